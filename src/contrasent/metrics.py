@@ -48,7 +48,9 @@ def uniformity(embeddings: Tensor, t: float = 2.0) -> Tensor:
     t = check_positive("t", t)
     batch = embeddings.shape[0]
     if batch < 2:
-        raise ValueError(f"embeddings must hold at least 2 rows for uniformity, got shape {tuple(embeddings.shape)}")
+        raise ValueError(
+            f"embeddings must hold at least 2 rows for uniformity, got shape {tuple(embeddings.shape)}"
+        )
     (x,) = upcast(embeddings)
     squared = 2.0 - 2.0 * pairwise_similarity(x, x, "cosine")
     upper = torch.triu_indices(batch, batch, offset=1, device=x.device)

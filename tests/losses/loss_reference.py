@@ -36,6 +36,15 @@ def dist(x: Tensor, y: Tensor, kind: str = "euclidean") -> Tensor:
     return 1 - sim(x, y, "cosine")
 
 
+def candidates(p: Tensor, n: Tensor | None) -> list[tuple[Tensor, int | None]]:
+    """In-batch candidates in the loss's column order: (vector, owner row for a hard negative else None)."""
+    batch = p.shape[0]
+    columns = [(p[j], None) for j in range(batch)]
+    if n is not None:
+        columns += [(n[j, m], j) for j in range(batch) for m in range(n.shape[1])]
+    return columns
+
+
 def lse(values: list[Tensor]) -> Tensor:
     """log Σ exp over a Python list of scalars, shifted by the max."""
     top = max(v.detach() for v in values)
@@ -61,4 +70,3 @@ def assert_matches(loss: Tensor, reference: Tensor, inputs: list[Tensor]) -> Non
 def mean(values: list[Tensor]) -> Tensor:
     """Arithmetic mean of a non-empty list of scalars."""
     return sum(values) / len(values)
-

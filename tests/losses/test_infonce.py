@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import pytest
 import torch
-from loss_reference import assert_matches, lse, mean, rand, sim
+from loss_reference import assert_matches, candidates, lse, mean, rand, sim
 
 from contrasent.losses import InfoNCE, NPair, NTXent
 
 
 def reference_infonce(a, p, n, tau, alpha=0.0, symmetric=False, mask=None, kind="cosine"):
     batch = a.shape[0]
-    k = 0 if n is None else n.shape[1]
-    candidates = [(p[j], None) for j in range(batch)]
-    candidates += [(n[j, m], j) for j in range(batch) for m in range(k)]
     rows = []
     for i in range(batch):
         logits = []
-        for c, (candidate, owner) in enumerate(candidates):
+        for c, (candidate, owner) in enumerate(candidates(p, n)):
             if mask is not None and c != i and mask[i, c]:
                 continue
             logits.append(sim(a[i], candidate, kind) / tau + (alpha if owner == i else 0.0))
@@ -26,7 +23,9 @@ def reference_infonce(a, p, n, tau, alpha=0.0, symmetric=False, mask=None, kind=
     if symmetric:
         back = []
         for j in range(batch):
-            logits = [sim(p[j], a[i], kind) / tau for i in range(batch) if i == j or mask is None or not mask[i, j]]
+            logits = [
+                sim(p[j], a[i], kind) / tau for i in range(batch) if i == j or mask is None or not mask[i, j]
+            ]
             back.append(lse(logits) - sim(p[j], a[j], kind) / tau)
         loss = (loss + mean(back)) / 2
     return loss
@@ -113,13 +112,9 @@ def test_ntxent_gradcheck():
 
 
 def reference_npair(a, p, n, l2):
-    batch = a.shape[0]
-    candidates = [p[j] for j in range(batch)]
-    if n is not None:
-        candidates += [n[j, m] for j in range(batch) for m in range(n.shape[1])]
     rows = []
-    for i in range(batch):
-        terms = [torch.exp(a[i] @ c - a[i] @ p[i]) for c_idx, c in enumerate(candidates) if c_idx != i]
+    for i in range(a.shape[0]):
+        terms = [torch.exp(a[i] @ c - a[i] @ p[i]) for col, (c, _) in enumerate(candidates(p, n)) if col != i]
         others = sum(terms, a.new_zeros(()))
         rows.append(torch.log(1 + others) + l2 * (a[i] @ a[i] + p[i] @ p[i]))
     return mean(rows)

@@ -26,11 +26,14 @@ def reference_margin_contrastive(a, b, y, m_pos, m_neg, kind, squared):
 
 
 @pytest.mark.parametrize("batch", [1, 6])
-@pytest.mark.parametrize(("m_pos", "m_neg", "kind", "squared"), [
-    (0.0, 1.0, "euclidean", True),
-    (0.5, 3.0, "euclidean", False),
-    (0.1, 0.8, "cosine", True),
-])
+@pytest.mark.parametrize(
+    ("m_pos", "m_neg", "kind", "squared"),
+    [
+        (0.0, 1.0, "euclidean", True),
+        (0.5, 3.0, "euclidean", False),
+        (0.1, 0.8, "cosine", True),
+    ],
+)
 def test_margin_contrastive_matches_loop(batch, m_pos, m_neg, kind, squared):
     a, b = rand(batch, 4, seed=0), rand(batch, 4, seed=1)
     y = torch.arange(batch) % 2
@@ -74,7 +77,9 @@ def reference_triplet_mined(x, labels, margin, kind, mining):
 
 @pytest.mark.parametrize("labels", LABELS[1:], ids=["pairs", "singletons", "one-negative"])
 @pytest.mark.parametrize("mining", Triplet.MINING)
-@pytest.mark.parametrize(("kind", "margin"), [("euclidean", 1.0), ("squared_euclidean", 2.0), ("cosine", 0.3)])
+@pytest.mark.parametrize(
+    ("kind", "margin"), [("euclidean", 1.0), ("squared_euclidean", 2.0), ("cosine", 0.3)]
+)
 def test_triplet_mined_matches_loop(labels, mining, kind, margin):
     x = rand(labels.shape[0], 3, seed=4)
     loss = Triplet(margin=margin, distance=kind, mining=mining)(x, labels)
@@ -147,7 +152,9 @@ def reference_lifted(x, labels, margin, kind="euclidean"):
 
 
 @pytest.mark.parametrize("labels", LABELS[1:], ids=["pairs", "singletons", "one-negative"])
-@pytest.mark.parametrize(("kind", "margin"), [("euclidean", 1.0), ("cosine", 0.5), ("squared_euclidean", 4.0)])
+@pytest.mark.parametrize(
+    ("kind", "margin"), [("euclidean", 1.0), ("cosine", 0.5), ("squared_euclidean", 4.0)]
+)
 def test_lifted_structure_matches_loop(labels, kind, margin):
     x = rand(labels.shape[0], 3, seed=13)
     loss = LiftedStructure(margin=margin, distance=kind)(x, labels)

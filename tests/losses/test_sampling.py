@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from loss_reference import assert_matches, log_sigmoid, mean, rand, sim
+from loss_reference import assert_matches, candidates, log_sigmoid, mean, rand, sim
 
 from contrasent.losses import NCE, NEG
 from contrasent.losses.sampling import draw_noise, sample_in_batch_negatives
@@ -63,15 +63,12 @@ def test_neg_gradcheck():
 
 
 def reference_nce(a, p, n, log_q, samples, k, tau, kind="dot"):
-    batch = a.shape[0]
-    candidates = [p[j] for j in range(batch)]
-    if n is not None:
-        candidates += [n[j, m] for j in range(batch) for m in range(n.shape[1])]
+    columns = [vector for vector, _ in candidates(p, n)]
     rows = []
-    for i in range(batch):
+    for i in range(a.shape[0]):
         row = -log_sigmoid(sim(a[i], p[i], kind) / tau - (math.log(k) + log_q[i]))
         for c in samples[i].tolist():
-            row = row - log_sigmoid(-(sim(a[i], candidates[c], kind) / tau - (math.log(k) + log_q[c])))
+            row = row - log_sigmoid(-(sim(a[i], columns[c], kind) / tau - (math.log(k) + log_q[c])))
         rows.append(row)
     return mean(rows)
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .similarity import SIMILARITIES, pairwise_similarity, upcast
-from .validation import check_choice, check_negatives, check_positive, check_same_shape
+from .validation import check_choice, check_negatives, check_non_negative, check_positive, check_same_shape
 
 
 def candidate_logits(
@@ -89,13 +89,16 @@ class InfoNCE(nn.Module):
         super().__init__()
         self.temperature = check_positive("temperature", temperature)
         self.symmetric = symmetric
-        self.hard_negative_weight = float(hard_negative_weight)
-        if not self.hard_negative_weight >= 0:
-            raise ValueError(f"hard_negative_weight must be >= 0, got {hard_negative_weight}")
+        self.hard_negative_weight = check_non_negative("hard_negative_weight", hard_negative_weight)
         self.similarity = check_choice("similarity", similarity, SIMILARITIES)
 
     def forward(
-        self, anchors: Tensor, positives: Tensor, negatives: Tensor | None = None, *, mask: Tensor | None = None
+        self,
+        anchors: Tensor,
+        positives: Tensor,
+        negatives: Tensor | None = None,
+        *,
+        mask: Tensor | None = None,
     ) -> Tensor:
         logits, negatives = candidate_logits(anchors, positives, negatives, self.similarity, self.temperature)
         batch, num_candidates = logits.shape
@@ -126,7 +129,9 @@ class InfoNCE(nn.Module):
                 f"(B positives + all negatives), got {shape} with dtype {dtype}"
             )
         # The target column stays in every row's softmax, whatever the mask says.
-        return mask & ~F.pad(torch.eye(batch, dtype=torch.bool, device=mask.device), (0, num_candidates - batch))
+        return mask & ~F.pad(
+            torch.eye(batch, dtype=torch.bool, device=mask.device), (0, num_candidates - batch)
+        )
 
 
 class NTXent(nn.Module):
@@ -191,9 +196,7 @@ class NPair(nn.Module):
 
     def __init__(self, l2_weight: float = 0.0) -> None:
         super().__init__()
-        self.l2_weight = float(l2_weight)
-        if not self.l2_weight >= 0:
-            raise ValueError(f"l2_weight must be >= 0, got {l2_weight}")
+        self.l2_weight = check_non_negative("l2_weight", l2_weight)
 
     def forward(self, anchors: Tensor, positives: Tensor, negatives: Tensor | None = None) -> Tensor:
         logits, _ = candidate_logits(anchors, positives, negatives, "dot", 1.0)
@@ -202,4 +205,3 @@ class NPair(nn.Module):
             anchors, positives = upcast(anchors, positives)
             loss = loss + self.l2_weight * (anchors.pow(2).sum(-1) + positives.pow(2).sum(-1)).mean()
         return loss
-

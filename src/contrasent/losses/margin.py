@@ -47,7 +47,11 @@ class MarginContrastive(nn.Module):
     input_format: ClassVar[str] = "pair_label"
 
     def __init__(
-        self, pos_margin: float = 0.0, neg_margin: float = 1.0, distance: str = "euclidean", squared: bool = True
+        self,
+        pos_margin: float = 0.0,
+        neg_margin: float = 1.0,
+        distance: str = "euclidean",
+        squared: bool = True,
     ) -> None:
         super().__init__()
         self.pos_margin = check_non_negative("pos_margin", pos_margin)

@@ -26,7 +26,9 @@ def zero_loss(like: Tensor, owner: str, reason: str) -> Tensor:
 def mean_over_valid(values: Tensor, like: Tensor, owner: str) -> Tensor:
     """Mean of the per-anchor ``values``; zero with a warning when no anchor was valid (never NaN)."""
     if values.numel() == 0:
-        return zero_loss(like, owner, "no anchor in the batch has both a positive and the candidates it needs")
+        return zero_loss(
+            like, owner, "no anchor in the batch has both a positive and the candidates it needs"
+        )
     return values.mean()
 
 

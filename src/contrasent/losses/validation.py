@@ -85,7 +85,9 @@ def check_labels(name: str, labels: Tensor, batch_size: int, *, binary: bool = F
     integer = isinstance(labels, Tensor) and not (labels.is_floating_point() or labels.is_complex())
     _check_vector(name, labels, batch_size, "integer", integer)
     if binary and labels.dtype != torch.bool and not bool(((labels == 0) | (labels == 1)).all()):
-        raise ValueError(f"{name} must hold only 0 (dissimilar) and 1 (similar), got {labels.unique().tolist()}")
+        raise ValueError(
+            f"{name} must hold only 0 (dissimilar) and 1 (similar), got {labels.unique().tolist()}"
+        )
     return labels
 
 
