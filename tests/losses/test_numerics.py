@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 import torch
-from conftest import SHARP, call_loss
+from loss_calls import SHARP, call_loss
 
 from contrasent.losses import LOSSES, get_loss
 
