@@ -119,10 +119,10 @@ class Triplet(nn.Module):
         (x,) = upcast(embeddings)
         d = pairwise_distance(x, x, self.distance)
         positive, negative = label_masks(labels)
-        if not (positive.any(1) & negative.any(1)).any():
+        valid = positive.any(1) & negative.any(1)
+        if not valid.any():
             return zero_loss(x, "Triplet", "no anchor has both a positive and a negative")
         if self.mining == "batch_hard":
-            valid = positive.any(1) & negative.any(1)
             d, positive, negative = d[valid], positive[valid], negative[valid]
             hardest_positive = d.masked_fill(~positive, float("-inf")).amax(1)
             hardest_negative = d.masked_fill(~negative, float("inf")).amin(1)
