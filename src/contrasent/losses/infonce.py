@@ -105,7 +105,7 @@ class InfoNCE(nn.Module):
         if self.hard_negative_weight and negatives is not None and negatives.shape[1] > 0:
             own = own_negative_columns(batch, negatives.shape[1], logits.device)
             logits = logits + F.pad(own, (batch, 0)) * self.hard_negative_weight
-        exclude = self._check_mask(mask, batch, num_candidates)
+        exclude = self._check_mask(mask, batch, num_candidates, logits.device)
         targets = torch.arange(batch, device=logits.device)
         if exclude is not None:
             logits = logits.masked_fill(exclude, float("-inf"))
@@ -118,7 +118,9 @@ class InfoNCE(nn.Module):
         return loss
 
     @staticmethod
-    def _check_mask(mask: Tensor | None, batch: int, num_candidates: int) -> Tensor | None:
+    def _check_mask(
+        mask: Tensor | None, batch: int, num_candidates: int, device: torch.device
+    ) -> Tensor | None:
         if mask is None:
             return None
         if not isinstance(mask, Tensor) or mask.dtype != torch.bool or mask.shape != (batch, num_candidates):
@@ -129,9 +131,8 @@ class InfoNCE(nn.Module):
                 f"(B positives + all negatives), got {shape} with dtype {dtype}"
             )
         # The target column stays in every row's softmax, whatever the mask says.
-        return mask & ~F.pad(
-            torch.eye(batch, dtype=torch.bool, device=mask.device), (0, num_candidates - batch)
-        )
+        target = F.pad(torch.eye(batch, dtype=torch.bool, device=device), (0, num_candidates - batch))
+        return mask.to(device) & ~target
 
 
 class NTXent(nn.Module):

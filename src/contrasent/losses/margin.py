@@ -61,7 +61,7 @@ class MarginContrastive(nn.Module):
 
     def forward(self, a: Tensor, b: Tensor, label: Tensor) -> Tensor:
         check_same_shape("a", a, "b", b)
-        similar = check_labels("label", label, a.shape[0], binary=True).bool()
+        similar = check_labels("label", label, a.shape[0], binary=True).to(a.device, torch.bool)
         d = paired_distance(*upcast(a, b), self.distance)
         hinge = torch.where(similar, F.relu(d - self.pos_margin), F.relu(self.neg_margin - d))
         return (hinge.pow(2) if self.squared else hinge).mean()
@@ -118,7 +118,7 @@ class Triplet(nn.Module):
         check_labels("labels", labels, embeddings.shape[0])
         (x,) = upcast(embeddings)
         d = pairwise_distance(x, x, self.distance)
-        positive, negative = label_masks(labels)
+        positive, negative = label_masks(labels.to(x.device))
         valid = positive.any(1) & negative.any(1)
         if not valid.any():
             return zero_loss(x, "Triplet", "no anchor has both a positive and a negative")
@@ -185,7 +185,7 @@ class LiftedStructure(nn.Module):
         check_embeddings("embeddings", embeddings)
         check_labels("labels", labels, embeddings.shape[0])
         (x,) = upcast(embeddings)
-        positive, negative = label_masks(labels)
+        positive, negative = label_masks(labels.to(x.device))
         pairs = positive.triu(1)
         # With two labels or more every row has a negative; with one, none has (and the sums are empty).
         if not pairs.any() or not negative.any():

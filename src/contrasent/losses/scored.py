@@ -45,5 +45,6 @@ class CoSENT(nn.Module):
         check_scores("score", score, a.shape[0])
         c = paired_similarity(*upcast(a, b), self.similarity) * self.scale
         ranked_wrong = c[None, :] - c[:, None]
+        score = score.to(c.device)
         ordered = score[:, None] > score[None, :]
         return torch.logsumexp(torch.cat([c.new_zeros(1), ranked_wrong[ordered]]), dim=0)

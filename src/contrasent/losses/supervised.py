@@ -24,7 +24,7 @@ def _anchor_rows(
     check_labels("labels", labels, embeddings.shape[0])
     (x,) = upcast(embeddings)
     logits = pairwise_similarity(x, x, similarity) / temperature
-    positive, _ = label_masks(labels)
+    positive, _ = label_masks(labels.to(x.device))
     candidates = ~torch.eye(x.shape[0], dtype=torch.bool, device=x.device)
     valid = positive.any(1)
     return logits[valid], positive[valid], candidates[valid], x
