@@ -28,7 +28,9 @@ def write_sts_layout(root: Path) -> Path:
             (folder / f"STS.gs.{subset}.txt").write_text("".join(f"{s}\n" for *_, s in PAIRS))
     stsb = root / "stsbenchmark" / "senteval_tokenized"
     stsb.mkdir(parents=True)
-    (stsb / "sts-test.csv").write_text("".join(f"g\tf\ty\t{i}\t{s}\t{a}\t{b}\n" for i, (a, b, s) in enumerate(PAIRS)))
+    (stsb / "sts-test.csv").write_text(
+        "".join(f"g\tf\ty\t{i}\t{s}\t{a}\t{b}\n" for i, (a, b, s) in enumerate(PAIRS))
+    )
     sick = root / "sick" / "senteval_tokenized"
     sick.mkdir(parents=True)
     header = "pair_ID\tsentence_A\tsentence_B\trelatedness_score\tentailment_judgment\r\n"
@@ -56,7 +58,9 @@ class BagOfLetters:
         assert name == "some/model"
         return cls()
 
-    def encode(self, texts: list[str], batch_size: int = 32, show_progress_bar: bool | None = None) -> np.ndarray:
+    def encode(
+        self, texts: list[str], batch_size: int = 32, show_progress_bar: bool | None = None
+    ) -> np.ndarray:
         return np.array([[t.count(c) + 0.1 for c in "abcdef"] for t in texts], dtype=np.float32)
 
 
@@ -75,16 +79,26 @@ def test_evaluate_prints_tables_and_writes_json(tmp_path, monkeypatch, capsys):
     assert list(results) == ["STS12", "STS13", "STS14", "STS15", "STS16", "STS-B", "SICK-R", "avg", "toy"]
     assert results["STS12"]["spearman"] == pytest.approx(results["STS-B"]["spearman"])  # same pairs, pooled
     assert results["toy"]["ndcg@1"] == 1.0  # "a b" -> d1 ("a b"), "e f" -> d2 ("c d") rather than d1
-    assert set(results["toy"]) == {f"{m}@{k}" for m in ("ndcg", "mrr", "recall", "map", "precision") for k in (1, 2)}
+    assert set(results["toy"]) == {
+        f"{m}@{k}" for m in ("ndcg", "mrr", "recall", "map", "precision") for k in (1, 2)
+    }
 
 
 @pytest.mark.parametrize(
     ("make_args", "message"),
     [
-        (lambda tmp: ["--retrieval", str(write_beir(tmp / "toy")), "--split", "dev"], "no qrels for split 'dev'"),
+        (
+            lambda tmp: ["--retrieval", str(write_beir(tmp / "toy")), "--split", "dev"],
+            "no qrels for split 'dev'",
+        ),
         (lambda tmp: ["--sts", str(tmp / "absent")], "STS folder not found"),
-        (lambda tmp: ["--retrieval", str(write_beir(tmp / "toy", "query-id\tcorpus-id\tscore\nq1\td9\t1\n"))],
-         "document id 'd9' is not in the corpus"),
+        (
+            lambda tmp: [
+                "--retrieval",
+                str(write_beir(tmp / "toy", "query-id\tcorpus-id\tscore\nq1\td9\t1\n")),
+            ],
+            "document id 'd9' is not in the corpus",
+        ),
         (lambda tmp: [], "nothing to evaluate"),
     ],
 )
@@ -95,7 +109,9 @@ def test_evaluate_reports_bad_input_before_loading_the_model(tmp_path, capsys, m
 
 
 def test_cli_import_is_light():
-    code = "import sys, contrasent.cli; print(any(m in sys.modules for m in ('torch', 'transformers', 'numpy')))"
+    code = (
+        "import sys, contrasent.cli; print(any(m in sys.modules for m in ('torch', 'transformers', 'numpy')))"
+    )
     env = {**os.environ, "PYTHONPATH": str(Path(contrasent.__file__).parents[1])}  # this checkout's package
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert result.stdout.strip() == "False"

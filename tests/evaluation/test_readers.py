@@ -44,7 +44,10 @@ def test_stsb_rows_with_nine_fields_and_quotes(data_dir):
     tokenized = read_stsb(data_dir / "stsbenchmark" / "senteval_tokenized" / "sts-test.csv")
     assert tokenized.scores == test.scores
     assert tokenized.sentences1[0] == "a girl is styling her hair ."
-    assert [len(read_stsb(data_dir / "stsbenchmark" / f"sts-{s}.csv")) for s in ("train", "dev")] == [5749, 1500]
+    assert [len(read_stsb(data_dir / "stsbenchmark" / f"sts-{s}.csv")) for s in ("train", "dev")] == [
+        5749,
+        1500,
+    ]
 
 
 def test_sick_files_with_crlf_and_the_full_release(data_dir):
@@ -58,7 +61,11 @@ def test_sick_files_with_crlf_and_the_full_release(data_dir):
 
 def test_beir_folders(data_dir):
     scifact = read_beir(data_dir / "beir_scifact")
-    assert (len(scifact.corpus), len(scifact.queries), sum(map(len, scifact.qrels.values()))) == (5183, 300, 339)
+    assert (len(scifact.corpus), len(scifact.queries), sum(map(len, scifact.qrels.values()))) == (
+        5183,
+        300,
+        339,
+    )
     train = read_beir(data_dir / "beir_scifact", split="train")
     assert len(train.queries) == 809
     msmarco = read_beir(data_dir / "msmarco_trecdl19_subset")
@@ -93,9 +100,17 @@ def test_stsb_and_sick_errors(tmp_path):
         read_sick(write(tmp_path / "SICK.txt", "pair_ID\tsentence_A\tsentence_B\n1\ta\tb\n"))
 
 
-def write_beir(root: Path, corpus=None, queries=None, qrels="query-id\tcorpus-id\tscore\nq1\td1\t1\n") -> Path:
-    corpus = corpus if corpus is not None else [{"_id": "d1", "title": "t", "text": "x"}, {"_id": "d2", "text": "y"}]
-    queries = queries if queries is not None else [{"_id": "q1", "text": "query one"}, {"_id": "q2", "text": "two"}]
+def write_beir(
+    root: Path, corpus=None, queries=None, qrels="query-id\tcorpus-id\tscore\nq1\td1\t1\n"
+) -> Path:
+    corpus = (
+        corpus
+        if corpus is not None
+        else [{"_id": "d1", "title": "t", "text": "x"}, {"_id": "d2", "text": "y"}]
+    )
+    queries = (
+        queries if queries is not None else [{"_id": "q1", "text": "query one"}, {"_id": "q2", "text": "two"}]
+    )
     write(root / "corpus.jsonl", "".join(json.dumps(d) + "\n" for d in corpus))
     write(root / "queries.jsonl", "".join(json.dumps(q) + "\n" for q in queries))
     write(root / "qrels" / "test.tsv", qrels)
@@ -162,10 +177,14 @@ def test_beir_missing_documents_and_empty_documents_are_counted_on_request(tmp_p
 
 def test_from_datasets_objects():
     datasets = pytest.importorskip("datasets")
-    sts = datasets.Dataset.from_dict({"sentence1": ["a  b", "c"], "sentence2": ["d", "e"], "score": [0.2, 0.8]})
+    sts = datasets.Dataset.from_dict(
+        {"sentence1": ["a  b", "c"], "sentence2": ["d", "e"], "score": [0.2, 0.8]}
+    )
     data = sts_from_dataset(sts, name="stsb")
     assert (data.sentences1, data.scores) == (["a b", "c"], [0.2, 0.8])
-    sick = datasets.Dataset.from_dict({"sentence_A": ["a", "b"], "sentence_B": ["c", "d"], "relatedness_score": [1, 5]})
+    sick = datasets.Dataset.from_dict(
+        {"sentence_A": ["a", "b"], "sentence_B": ["c", "d"], "relatedness_score": [1, 5]}
+    )
     assert sts_from_dataset(sick).sentences2 == ["c", "d"]
     with pytest.raises(DataFormatError, match=r"no score column found among \['s', 't', 'u'\]"):
         sts_from_dataset(datasets.Dataset.from_dict({"s": ["a"], "t": ["b"], "u": [1]}), sentence1_column="s",

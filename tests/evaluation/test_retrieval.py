@@ -88,10 +88,17 @@ def test_metrics_equal_pytrec_eval_on_random_graded_runs_with_ties(seed):
     k_values = [1, 3, 5, 10, 100]
     ours = evaluate_run(qrels, run, k_values)
     ks = ",".join(map(str, k_values))
-    oracle = pytrec_eval.RelevanceEvaluator(qrels, {f"ndcg_cut.{ks}", f"recall.{ks}", f"P.{ks}", f"map_cut.{ks}"})
+    oracle = pytrec_eval.RelevanceEvaluator(
+        qrels, {f"ndcg_cut.{ks}", f"recall.{ks}", f"P.{ks}", f"map_cut.{ks}"}
+    )
     per_query = oracle.evaluate(run)
     for k in k_values:
-        for ours_name, trec_name in [("ndcg", "ndcg_cut"), ("recall", "recall"), ("precision", "P"), ("map", "map_cut")]:
+        for ours_name, trec_name in [
+            ("ndcg", "ndcg_cut"),
+            ("recall", "recall"),
+            ("precision", "P"),
+            ("map", "map_cut"),
+        ]:
             expected = np.mean([scores[f"{trec_name}_{k}"] for scores in per_query.values()])
             assert ours[f"{ours_name}@{k}"] == pytest.approx(expected, abs=1e-12), (ours_name, k)
         # MRR@k = trec_eval's recip_rank on the run cut to its top k (in trec_eval's order)
@@ -186,7 +193,9 @@ def scifact_run(scifact, minilm):
 @pytest.mark.slow
 def test_scifact_minilm_equals_pytrec_eval(scifact, scifact_run):
     ours = evaluate_run(scifact.qrels, scifact_run, [10, 100])
-    oracle = pytrec_eval.RelevanceEvaluator(scifact.qrels, {"ndcg_cut.10", "recall.100"}).evaluate(scifact_run)
+    oracle = pytrec_eval.RelevanceEvaluator(scifact.qrels, {"ndcg_cut.10", "recall.100"}).evaluate(
+        scifact_run
+    )
     assert len(oracle) == len(scifact.qrels) == 300
     assert ours["ndcg@10"] == pytest.approx(np.mean([s["ndcg_cut_10"] for s in oracle.values()]), abs=1e-6)
     assert ours["recall@100"] == pytest.approx(np.mean([s["recall_100"] for s in oracle.values()]), abs=1e-6)

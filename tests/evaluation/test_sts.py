@@ -69,13 +69,23 @@ class HashEncoder:
 
 def test_suite_on_the_real_files(data_dir):
     suite = STSSuite.from_data_dir(data_dir, show_progress_bar=False)
-    assert [e.name for e in suite.evaluators] == ["STS12", "STS13", "STS14", "STS15", "STS16", "STS-B", "SICK-R"]
+    assert [e.name for e in suite.evaluators] == [
+        "STS12",
+        "STS13",
+        "STS14",
+        "STS15",
+        "STS16",
+        "STS-B",
+        "SICK-R",
+    ]
     assert [sum(len(d) for d in e.subsets.values()) for e in suite.evaluators] == [
         3108, 1500, 3750, 3000, 1186, 1379, 4927
     ]  # fmt: skip
     results = suite(HashEncoder())
     tasks = [name for name in results if name != "avg"]
-    assert results["avg"]["spearman"] == pytest.approx(np.mean([round(results[t]["spearman"], 2) for t in tasks]))
+    assert results["avg"]["spearman"] == pytest.approx(
+        np.mean([round(results[t]["spearman"], 2) for t in tasks])
+    )
     assert set(results["STS14"]) >= {"spearman", "spearman_wmean", "spearman_mean", "deft-forum/spearman"}
     assert all(abs(results[t]["spearman"]) < 10 for t in tasks)  # random embeddings: no correlation
     table = format_sts_table(results).splitlines()
@@ -97,6 +107,8 @@ def test_stsb_minilm_matches_sentence_transformers_evaluator(data_dir, minilm, t
 
     data = read_stsb(data_dir / "stsbenchmark" / "sts-test.csv")
     ours = STSEvaluator(data, show_progress_bar=False)(minilm)
-    theirs = EmbeddingSimilarityEvaluator(data.sentences1, data.sentences2, data.scores, write_csv=False)(minilm.model)
+    theirs = EmbeddingSimilarityEvaluator(data.sentences1, data.sentences2, data.scores, write_csv=False)(
+        minilm.model
+    )
     assert ours["spearman"] == pytest.approx(theirs["spearman_cosine"] * 100, abs=0.01)
     assert ours["pearson"] == pytest.approx(theirs["pearson_cosine"] * 100, abs=0.01)
