@@ -1,1 +1,32 @@
-"""contrasent."""
+"""contrasent: train, evaluate and serve sentence embeddings with contrastive learning.
+
+Heavy modules (torch, transformers) load on first use of the names below, so ``import contrasent``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0.dev0"
+
+# public name -> module that defines it
+_LAZY = {
+    "SentenceEncoder": "contrasent.encoder",
+    "EncoderConfig": "contrasent.config",
+}
+
+__all__ = ["EncoderConfig", "SentenceEncoder", "__version__"]
+
+if TYPE_CHECKING:
+    from contrasent.config import EncoderConfig
+    from contrasent.encoder import SentenceEncoder
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'contrasent' has no attribute {name!r}")

@@ -1,0 +1,69 @@
+"""`EncoderConfig`: what sits on top of the backbone (pooling, head, normalization), saved as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from contrasent.pooling import check_pooling_mode
+
+HEAD_ACTIVATIONS: tuple[str, ...] = ("tanh", "identity")
+
+
+@dataclass
+class EncoderConfig:
+    """Configuration of a :class:`~contrasent.SentenceEncoder` beyond its transformers backbone.
+
+    Attributes:
+        pooling: one of ``cls``, ``mean``, ``max``, ``first_last_avg``, ``last2_avg``, ``last_token``.
+        normalize: L2-normalize the output embeddings.
+        head: put a projection head on the pooled vector: ``activation(W x + b)``, SimCSE's MLP
+            (``Linear`` + ``Tanh``).
+        head_dim: output size of the head; ``None`` keeps the backbone's hidden size.
+        head_activation: ``tanh`` (SimCSE) or ``identity`` (a plain linear projection).
+        head_at_inference: apply the head outside training too. ``False`` is unsupervised SimCSE's
+            setting: the head shapes the training objective, and is dropped when encoding.
+        max_seq_length: texts are truncated to this many tokens; ``None`` takes the tokenizer's limit
+            (capped by the backbone's position embeddings).
+    """
+
+    pooling: str = "mean"
+    normalize: bool = False
+    head: bool = False
+    head_dim: int | None = None
+    head_activation: str = "tanh"
+    head_at_inference: bool = True
+    max_seq_length: int | None = None
+
+    def __post_init__(self) -> None:
+        check_pooling_mode(self.pooling)
+        if self.head_activation not in HEAD_ACTIVATIONS:
+            raise ValueError(
+                f"head_activation must be one of {', '.join(HEAD_ACTIVATIONS)}, got {self.head_activation!r}"
+            )
+        if self.head_dim is not None and self.head_dim <= 0:
+            raise ValueError(f"head_dim must be a positive integer, got {self.head_dim}")
+        if self.max_seq_length is not None and self.max_seq_length <= 0:
+            raise ValueError(f"max_seq_length must be a positive integer, got {self.max_seq_length}")
+
+    @property
+    def head_used_at_inference(self) -> bool:
+        """Whether encoding (eval mode) passes through the head."""
+        return self.head and self.head_at_inference
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> EncoderConfig:
+        """Build from a dict, refusing unknown keys (naming them and ``source``)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{source}: unknown encoder setting(s) {unknown}; valid ones are {sorted(known)}")
+        return cls(**values)
+
+    def replace(self, **overrides: Any) -> EncoderConfig:
+        """A copy with ``overrides`` applied (validated like the constructor)."""
+        return self.from_dict({**self.to_dict(), **overrides}, source="overrides")

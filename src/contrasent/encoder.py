@@ -1,0 +1,313 @@
+"""`SentenceEncoder`: a transformers backbone, pooling, an optional projection head, optional L2 norm."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from contrasent import model_io
+from contrasent.config import EncoderConfig
+from contrasent.pooling import needs_all_hidden_states, pool
+
+# Keyword arguments of ``from_pretrained`` that set the encoder; the rest go to the backbone/tokenizer.
+_ENCODER_SETTINGS = frozenset(EncoderConfig.__dataclass_fields__)
+_HUB_SETTINGS = frozenset({"revision", "token", "cache_dir", "local_files_only"})
+_PROGRESS_BAR_MIN_TEXTS = 1024
+
+
+class ProjectionHead(nn.Module):
+    """``activation(W x + b)``: SimCSE's MLP over the pooled vector. (B, H) -> (B, head_dim).
+
+    The parameter names (``linear.weight``, ``linear.bias``) are those of sentence-transformers' Dense
+    module, so one weight file serves both libraries.
+    """
+
+    def __init__(self, in_features: int, out_features: int, activation: str = "tanh") -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+        self.activation = nn.Tanh() if activation == "tanh" else nn.Identity()
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.linear(features))
+
+
+class SentenceEncoder(nn.Module):
+    """Texts -> fixed-size embeddings: ``normalize(head(pool(backbone(tokens))))``.
+
+    Args:
+        backbone: any ``transformers.AutoModel`` (a model without a task head).
+        tokenizer: its tokenizer (a fast tokenizer is strongly recommended: ``encode`` tokenizes in bulk).
+        config: pooling, head and normalization settings (:class:`~contrasent.EncoderConfig`).
+
+    The head is applied in training mode always, and in eval mode only if ``config.head_at_inference``.
+
+    Example:
+        >>> encoder = SentenceEncoder.from_pretrained("sentence-transformers/all-MiniLM-L6-v2")
+        >>> embeddings = encoder.encode(["A man is playing a guitar.", "Someone plays music."])
+        >>> embeddings.shape
+        (2, 384)
+    """
+
+    def __init__(self, backbone: nn.Module, tokenizer: Any, config: EncoderConfig | None = None) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        self.config = config or EncoderConfig()
+        hidden = self.hidden_size
+        self.head = (
+            ProjectionHead(hidden, self.config.head_dim or hidden, self.config.head_activation)
+            if self.config.head
+            else None
+        )
+
+    # ------------------------------------------------------------------------------------------------
+    # Properties
+    # ------------------------------------------------------------------------------------------------
+    @property
+    def hidden_size(self) -> int:
+        return int(self.backbone.config.hidden_size)
+
+    @property
+    def embedding_dim(self) -> int:
+        """Size of the embeddings ``encode`` returns (eval mode)."""
+        if self.config.head_used_at_inference:
+            return self.config.head_dim or self.hidden_size
+        return self.hidden_size
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def max_seq_length(self) -> int:
+        """Texts are truncated to this many tokens (special tokens included)."""
+        if self.config.max_seq_length is not None:
+            return self.config.max_seq_length
+        limits = [getattr(self.backbone.config, "max_position_embeddings", None),
+                  getattr(self.tokenizer, "model_max_length", None)]
+        usable = [int(limit) for limit in limits if isinstance(limit, int) and 0 < limit < 1_000_000]
+        return min(usable) if usable else 512
+
+    # ------------------------------------------------------------------------------------------------
+    # Forward
+    # ------------------------------------------------------------------------------------------------
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Tokens -> embeddings. ``input_ids``/``attention_mask`` (B, T) -> (B, dim), with gradients."""
+        extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        all_layers = needs_all_hidden_states(self.config.pooling)
+        output = self.backbone(
+            input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=all_layers,
+            return_dict=True, **extra,
+        )
+        embeddings = pool(
+            self.config.pooling, output.last_hidden_state, attention_mask,
+            output.hidden_states if all_layers else None,
+        )
+        if self.head is not None and (self.training or self.config.head_at_inference):
+            embeddings = self.head(embeddings)
+        if self.config.normalize:
+            embeddings = nn.functional.normalize(embeddings, p=2, dim=-1)
+        return embeddings
+
+    def tokenize(self, texts: Sequence[str], max_length: int | None = None) -> dict[str, torch.Tensor]:
+        """Tokenize with padding to the longest text and truncation to ``max_length`` (default: the model's)."""
+        return self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=max_length or self.max_seq_length,
+            return_tensors="pt",
+        )
+
+    # ------------------------------------------------------------------------------------------------
+    # Encoding
+    # ------------------------------------------------------------------------------------------------
+    def encode(
+        self,
+        texts: str | Sequence[str],
+        batch_size: int = 32,
+        max_length: int | None = None,
+        normalize: bool | None = None,
+        dtype: torch.dtype | str | None = None,
+        convert_to: str = "numpy",
+        show_progress_bar: bool | None = None,
+    ) -> np.ndarray | torch.Tensor:
+        """Encode texts into embeddings, in input order.
+
+        Texts are tokenized in one call, sorted by token count (longest first) and batched, each batch
+        padded only to its longest member; the model runs in eval mode under ``torch.inference_mode``.
+
+        Args:
+            texts: a list of strings, or one string (treated as a list of one).
+            batch_size: texts per forward pass.
+            max_length: truncate to this many tokens (default: :attr:`max_seq_length`).
+            normalize: L2-normalize the output; ``None`` follows the model's configuration.
+            dtype: compute precision: ``None`` (the weights' own), ``torch.bfloat16``/``"bfloat16"`` (CPU
+                or GPU autocast: matrix products in bf16, norms and softmax in fp32) or
+                ``torch.float16``/``"float16"`` (GPU).
+            convert_to: ``"numpy"`` (float32 ``np.ndarray``) or ``"torch"`` (float32 tensor on the model's
+                device).
+            show_progress_bar: ``None`` shows a bar for 1024 texts or more (when stderr is a terminal).
+
+        Returns:
+            (len(texts), :attr:`embedding_dim`) float32 embeddings.
+
+        Raises:
+            TypeError: an item that is not a string (its index is named).
+        """
+        if isinstance(texts, str):
+            texts = [texts]
+        for index, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"texts[{index}] is {type(text).__name__}, expected str")
+        if convert_to not in ("numpy", "torch"):
+            raise ValueError(f"convert_to must be 'numpy' or 'torch', got {convert_to!r}")
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        autocast_dtype = _autocast_dtype(dtype)
+        device = self.device
+        result = torch.empty((len(texts), self.embedding_dim), dtype=torch.float32, device=device)
+
+        if texts:
+            token_ids = self.tokenizer(
+                list(texts), truncation=True, max_length=max_length or self.max_seq_length,
+                padding=False, return_attention_mask=False, return_token_type_ids=False,
+            )["input_ids"]
+            order = sorted(range(len(texts)), key=lambda i: -len(token_ids[i]))
+            batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+            progress = _progress_bar(len(batches), len(texts), show_progress_bar)
+            was_training = self.training
+            self.eval()
+            try:
+                with torch.inference_mode(), torch.autocast(
+                    device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
+                ):
+                    for batch in batches:
+                        input_ids, attention_mask = self._pad([token_ids[i] for i in batch], device)
+                        result[batch] = self(input_ids, attention_mask).float()
+                        progress.update(1)
+            finally:
+                self.train(was_training)
+                progress.close()
+
+        if normalize or (normalize is None and self.config.normalize):
+            result = nn.functional.normalize(result, p=2, dim=-1)
+        return result.cpu().numpy() if convert_to == "numpy" else result
+
+    def _pad(self, sequences: list[list[int]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Right-pad token id lists to the longest: (input_ids, attention_mask), each (B, T) int64."""
+        length = max(len(sequence) for sequence in sequences)
+        pad_id = self.tokenizer.pad_token_id or 0
+        input_ids = np.full((len(sequences), length), pad_id, dtype=np.int64)
+        attention_mask = np.zeros((len(sequences), length), dtype=np.int64)
+        for row, sequence in enumerate(sequences):
+            input_ids[row, : len(sequence)] = sequence
+            attention_mask[row, : len(sequence)] = 1
+        return torch.from_numpy(input_ids).to(device), torch.from_numpy(attention_mask).to(device)
+
+    # ------------------------------------------------------------------------------------------------
+    # Saving and loading
+    # ------------------------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike, **kwargs: Any) -> SentenceEncoder:
+        """Load an encoder from a local folder or a Hub id, in any of three layouts.
+
+        Reads contrasent's own folders, sentence-transformers folders (``modules.json`` with
+        Transformer / Pooling / Dense / Normalize) and plain transformers checkpoints (mean pooling).
+
+        Args:
+            name_or_path: a folder, or a Hugging Face Hub id (downloaded; fails with a clear ``OSError``
+                when the Hub cannot be reached).
+            **kwargs: :class:`EncoderConfig` fields override the folder's settings (``pooling="cls"``,
+                ``head=True``, ``max_seq_length=128`` ...); ``revision``, ``token``, ``cache_dir``,
+                ``local_files_only`` go to the Hub; anything else (``trust_remote_code``,
+                ``torch_dtype``, ``attn_implementation`` ...) to ``AutoModel.from_pretrained``.
+                Remote code is never run unless ``trust_remote_code=True`` is passed.
+        """
+        from safetensors.torch import load_file
+        from transformers import AutoModel, AutoTokenizer
+
+        overrides = {key: kwargs.pop(key) for key in list(kwargs) if key in _ENCODER_SETTINGS}
+        hub = {key: kwargs.pop(key) for key in list(kwargs) if key in _HUB_SETTINGS}
+        folder = model_io.resolve_model_dir(name_or_path, **hub)
+        config, backbone_dir, head_weights = model_io.read_encoder_config(folder)
+        config = config.replace(**overrides)
+        trust_remote_code = kwargs.pop("trust_remote_code", False)
+        backbone = AutoModel.from_pretrained(backbone_dir, trust_remote_code=trust_remote_code, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(backbone_dir, trust_remote_code=trust_remote_code)
+        encoder = cls(backbone, tokenizer, config)
+        if encoder.head is not None and head_weights is not None and head_weights.is_file():
+            state = load_file(head_weights)
+            if state["linear.weight"].shape == encoder.head.linear.weight.shape:
+                encoder.head.load_state_dict(state)
+        return encoder
+
+    def save_pretrained(self, save_directory: str | os.PathLike) -> None:
+        """Save weights (safetensors), tokenizer and settings, in a folder every tool reads.
+
+        The folder loads with :meth:`from_pretrained` (bit-identical embeddings), with
+        ``transformers.AutoModel.from_pretrained`` (the backbone) and, when the pooling has a
+        sentence-transformers equivalent, with ``sentence_transformers.SentenceTransformer`` (the same
+        embeddings). ``contrasent_config.json`` records whether sentence-transformers can read it.
+
+        Writing is atomic: everything goes to a temporary sibling folder that then replaces
+        ``save_directory``; an error midway leaves a previous model there intact.
+        """
+        from safetensors.torch import save_file
+
+        from contrasent import __version__
+
+        config = self.config.replace(max_seq_length=self.max_seq_length)
+        with model_io.atomic_folder(save_directory) as folder:
+            self.backbone.save_pretrained(folder, safe_serialization=True)
+            self.tokenizer.save_pretrained(folder)
+            model_io.write_contrasent_config(folder, config, __version__)
+            model_io.write_sentence_transformers_files(folder, config, self.hidden_size)
+            if self.head is not None:
+                model_io.write_head_config(folder, self.hidden_size, config)
+                state = {name: tensor.detach().contiguous().cpu() for name, tensor in self.head.state_dict().items()}
+                save_file(state, Path(folder) / model_io.HEAD_DIR / model_io.HEAD_WEIGHTS_NAME)
+
+    def __repr__(self) -> str:
+        return (f"SentenceEncoder(backbone={type(self.backbone).__name__}, dim={self.embedding_dim}, "
+                f"config={self.config})")
+
+
+def _autocast_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
+    names = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float16": torch.float16,
+             "fp16": torch.float16, "float32": None, "fp32": None}
+    if dtype is None or dtype == torch.float32:
+        return None
+    if isinstance(dtype, str):
+        if dtype not in names:
+            raise ValueError(f"dtype must be one of {sorted(names)} or a torch dtype, got {dtype!r}")
+        return names[dtype]
+    if dtype not in (torch.bfloat16, torch.float16):
+        raise ValueError(f"dtype must be torch.float32, torch.bfloat16 or torch.float16, got {dtype}")
+    return dtype
+
+
+class _NoProgress:
+    def update(self, _n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total_batches: int, num_texts: int, show: bool | None) -> Any:
+    if show is False or (show is None and num_texts < _PROGRESS_BAR_MIN_TEXTS):
+        return _NoProgress()
+    from tqdm.auto import tqdm
+
+    # disable=None hides the bar when stderr is not a terminal (logs of batch jobs stay clean).
+    return tqdm(total=total_batches, desc="Encoding", unit="batch", disable=None if show is None else False)
+
