@@ -115,3 +115,16 @@ def test_cli_import_is_light():
     env = {**os.environ, "PYTHONPATH": str(Path(contrasent.__file__).parents[1])}  # this checkout's package
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.slow
+def test_evaluate_with_a_real_model(tmp_path, minilm_dir, capsys):
+    """The real path: SentenceEncoder.from_pretrained on all-MiniLM-L6-v2, on miniature data."""
+    data = write_sts_layout(tmp_path / "data")
+    beir = write_beir(tmp_path / "toy")
+    output = tmp_path / "results.json"
+    args = ["evaluate", str(minilm_dir), "--sts", str(data), "--retrieval", str(beir), "--output", str(output)]
+    assert main([*args, "--no-progress"]) == 0
+    results = json.loads(output.read_text())
+    assert results["STS-B"]["spearman"] > 50  # "a b"/"a b" most similar, "c d"/"e f" least
+    assert results["toy"]["recall@100"] == 1.0

@@ -346,6 +346,21 @@ def _field(record: Mapping[str, Any], names: tuple[str, ...], where: str, requir
     return ""
 
 
+def _by_id(
+    rows: Iterable[tuple[str, Mapping[str, Any]]], what: str, id_fields: tuple[str, ...]
+) -> dict[str, tuple[str, Mapping[str, Any]]]:
+    """Rows keyed by their id (with their location); a repeated id is an error naming both places."""
+    records: dict[str, tuple[str, Mapping[str, Any]]] = {}
+    for where, row in rows:
+        record_id = _field(row, id_fields, where)
+        if record_id in records:
+            raise DataFormatError(
+                f"{where}: duplicate {what} id {record_id!r} (first at {records[record_id][0]})"
+            )
+        records[record_id] = (where, row)
+    return records
+
+
 def build_retrieval_data(
     name: str,
     corpus_rows: Iterable[tuple[str, Mapping[str, Any]]],
@@ -361,29 +376,16 @@ def build_retrieval_data(
     unless ``allow_missing_documents`` (then it is kept, counting against recall as in BEIR, with a
     warning). Empty documents are kept (BEIR encodes them as empty strings) with a counted warning.
     """
-    corpus: dict[str, Document] = {}
-    first_seen: dict[str, str] = {}
-    for where, row in corpus_rows:
-        doc_id = _field(row, ("_id", "id", "corpus-id"), where)
-        if doc_id in corpus:
-            raise DataFormatError(
-                f"{where}: duplicate document id {doc_id!r} (first at {first_seen[doc_id]})"
-            )
-        first_seen[doc_id] = where
-        corpus[doc_id] = Document(_field(row, ("title",), where, False), _field(row, ("text",), where))
+    corpus = {
+        doc_id: Document(_field(row, ("title",), where, False), _field(row, ("text",), where))
+        for doc_id, (where, row) in _by_id(corpus_rows, "document", ("_id", "id", "corpus-id")).items()
+    }
     if not corpus:
         raise DataFormatError(f"{name}: the corpus is empty")
-
-    all_queries: dict[str, str] = {}
-    first_seen = {}
-    for where, row in query_rows:
-        query_id = _field(row, ("_id", "id", "query-id"), where)
-        if query_id in all_queries:
-            raise DataFormatError(
-                f"{where}: duplicate query id {query_id!r} (first at {first_seen[query_id]})"
-            )
-        first_seen[query_id] = where
-        all_queries[query_id] = _field(row, ("text",), where)
+    all_queries = {
+        query_id: _field(row, ("text",), where)
+        for query_id, (where, row) in _by_id(query_rows, "query", ("_id", "id", "query-id")).items()
+    }
 
     qrels: dict[str, dict[str, int]] = {}
     missing_documents: list[str] = []
