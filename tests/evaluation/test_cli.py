@@ -123,7 +123,16 @@ def test_evaluate_with_a_real_model(tmp_path, minilm_dir, capsys):
     data = write_sts_layout(tmp_path / "data")
     beir = write_beir(tmp_path / "toy")
     output = tmp_path / "results.json"
-    args = ["evaluate", str(minilm_dir), "--sts", str(data), "--retrieval", str(beir), "--output", str(output)]
+    args = [
+        "evaluate",
+        str(minilm_dir),
+        "--sts",
+        str(data),
+        "--retrieval",
+        str(beir),
+        "--output",
+        str(output),
+    ]
     assert main([*args, "--no-progress"]) == 0
     results = json.loads(output.read_text())
     assert results["STS-B"]["spearman"] > 50  # "a b"/"a b" most similar, "c d"/"e f" least

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 
@@ -133,14 +134,15 @@ TOY_TABLE = {
 }
 
 
-def test_identical_ids_are_ignored_by_default_and_kept_on_request():
+def test_identical_ids_are_ignored_by_default_and_kept_on_request(tmp_path):
     data = _toy_data()
     model = TableEncoder(TOY_TABLE)
     run = RetrievalEvaluator(data, k_values=[1, 3], show_progress_bar=False).search(model)
     assert list(run["q1"]) == ["d1", "d4", "d3"]  # "q1" (the identical id) is gone; d4 before d3 (tie)
     kept = RetrievalEvaluator(data, k_values=[1, 3], ignore_identical_ids=False, show_progress_bar=False)
     assert list(kept.search(model)["q1"]) == ["q1", "d1", "d4"]
-    metrics = RetrievalEvaluator(data, k_values=[1, 3], show_progress_bar=False)(model)
+    metrics = RetrievalEvaluator(data, k_values=[1, 3], show_progress_bar=False)(model, tmp_path / "r.json")
+    assert json.loads((tmp_path / "r.json").read_text()) == {"toy": metrics}
     # q1: d1 at rank 1; q2: d4 (tie with d3, larger id) first, d3 second
     assert metrics["mrr@1"] == 0.5
     assert metrics["mrr@3"] == pytest.approx((1 + 1 / 2) / 2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 
 import numpy as np
@@ -49,7 +50,7 @@ def test_correlations_reject_bad_shapes():
         correlations([0.1], [1.0])
 
 
-def test_evaluator_uses_cosine_and_encodes_each_text_once():
+def test_evaluator_uses_cosine_and_encodes_each_text_once(tmp_path):
     model = TableEncoder({"a": [1, 0], "b": [1, 1], "c": [0, 2], "d": [-1, 0]})
     data = STSData("toy", ["a", "a", "b", "c"], ["b", "c", "c", "d"], [3.0, 1.0, 4.0, 0.0])
     evaluator = STSEvaluator(data, show_progress_bar=False)
@@ -57,6 +58,8 @@ def test_evaluator_uses_cosine_and_encodes_each_text_once():
     assert cosines == pytest.approx([1 / math.sqrt(2), 0.0, 1 / math.sqrt(2), 0.0])
     assert sorted(text for call in model.calls for text in call) == ["a", "b", "c", "d"]
     assert evaluator(model) == pytest.approx(correlations(cosines, [3.0, 1.0, 4.0, 0.0]))
+    evaluator(model, output_path=tmp_path / "sts.json")
+    assert json.loads((tmp_path / "sts.json").read_text())["toy"] == pytest.approx(evaluator(model))
 
 
 class HashEncoder:

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
 from contrasent.evaluation.encoding import Encoder, encode_texts, normalize_rows
 from contrasent.evaluation.readers import RetrievalData
-from contrasent.evaluation.report import markdown_table
+from contrasent.evaluation.report import markdown_table, save_results
 
 DEFAULT_K_VALUES = (1, 3, 5, 10, 100)
 METRICS = ("ndcg", "mrr", "recall", "map", "precision")
@@ -210,8 +211,12 @@ class RetrievalEvaluator:
         """BEIR's metrics of a run against this data's judgments."""
         return evaluate_run(self.data.qrels, run, self.k_values)
 
-    def __call__(self, model: Encoder) -> dict[str, float]:
-        return self.evaluate_run(self.search(model))
+    def __call__(self, model: Encoder, output_path: str | Path | None = None) -> dict[str, float]:
+        """The metrics of ``model``; also written to ``output_path`` as ``{name: metrics}`` JSON if given."""
+        metrics = self.evaluate_run(self.search(model))
+        if output_path is not None:
+            save_results({self.name: metrics}, output_path)
+        return metrics
 
 
 _TABLE_ROWS = {"ndcg": "nDCG", "mrr": "MRR", "recall": "Recall", "map": "MAP", "precision": "P"}

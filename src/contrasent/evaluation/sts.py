@@ -25,7 +25,7 @@ import numpy as np
 
 from contrasent.evaluation.encoding import Encoder, encode_texts, normalize_rows
 from contrasent.evaluation.readers import STSData, read_sick, read_sts_year, read_stsb
-from contrasent.evaluation.report import markdown_table
+from contrasent.evaluation.report import markdown_table, save_results
 
 #: Data variants of the STS suite: which copies of the files under the data folder to read.
 STS_VARIANTS = ("senteval", "raw")
@@ -121,11 +121,15 @@ class STSEvaluator:
             start += 2 * n
         return result
 
-    def __call__(self, model: Encoder) -> dict[str, float]:
+    def __call__(self, model: Encoder, output_path: str | Path | None = None) -> dict[str, float]:
+        """The metrics of ``model``; also written to ``output_path`` as ``{name: metrics}`` JSON if given."""
         similarities = self.similarities(model)
-        return aggregate_subsets(
+        metrics = aggregate_subsets(
             {name: (similarities[name], np.asarray(data.scores)) for name, data in self.subsets.items()}
         )
+        if output_path is not None:
+            save_results({self.name: metrics}, output_path)
+        return metrics
 
 
 def _variant_folder(variant: str) -> str:
@@ -187,12 +191,15 @@ class STSSuite:
         sick = read_sick(data_dir / "sick" / _variant_folder(variant) / "SICK_trial.txt")
         return cls([STSEvaluator(stsb, "STS-B-dev", **kwargs), STSEvaluator(sick, "SICK-R-dev", **kwargs)])
 
-    def __call__(self, model: Encoder) -> dict[str, dict[str, float]]:
+    def __call__(self, model: Encoder, output_path: str | Path | None = None) -> dict[str, dict[str, float]]:
+        """``task -> metrics`` and ``"avg"``; also written to ``output_path`` as JSON if given."""
         results = {evaluator.name: evaluator(model) for evaluator in self.evaluators}
         results["avg"] = {
             measure: sum(round(metrics[measure], 2) for metrics in results.values()) / len(results)
             for measure in ("spearman", "pearson")
         }
+        if output_path is not None:
+            save_results(results, output_path)
         return results
 
 
