@@ -1,0 +1,91 @@
+"""Turn texts into embeddings with any model that has ``encode(list[str]) -> array``.
+
+The evaluators accept a :class:`contrasent.SentenceEncoder`, a ``sentence_transformers.SentenceTransformer``
+or any object with an ``encode`` method taking a list of strings and returning an array-like of shape
+``(len(texts), dim)`` (numpy array, torch tensor, or nested lists).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+
+class Encoder(Protocol):
+    """Anything with ``encode(list[str]) -> array of shape (n, dim)``."""
+
+    def encode(self, texts: list[str], *args: Any, **kwargs: Any) -> Any: ...
+
+
+def _to_numpy(embeddings: Any) -> np.ndarray:
+    if hasattr(embeddings, "detach"):  # a torch tensor, without importing torch
+        embeddings = embeddings.detach().float().cpu().numpy()
+    return np.asarray(embeddings, dtype=np.float32)
+
+
+def _encode_kwargs(model: Encoder, batch_size: int) -> dict[str, Any]:
+    """The keyword arguments among ``batch_size`` / ``show_progress_bar`` that ``model.encode`` accepts."""
+    try:
+        parameters = inspect.signature(model.encode).parameters
+    except (TypeError, ValueError):
+        return {}
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    wanted = {"batch_size": batch_size, "show_progress_bar": False}
+    return {key: value for key, value in wanted.items() if accepts_any or key in parameters}
+
+
+def encode_texts(
+    model: Encoder,
+    texts: Sequence[str],
+    batch_size: int = 32,
+    show_progress_bar: bool = True,
+    desc: str = "Encoding",
+) -> np.ndarray:
+    """Encode ``texts`` with ``model`` and return a float32 array of shape ``(len(texts), dim)``.
+
+    Each distinct text is encoded once; texts are sent longest first, ``batch_size`` at a time (little
+    padding per batch), with a progress bar over the batches.
+
+    Raises:
+        TypeError: ``model`` has no ``encode`` method.
+        ValueError: ``model.encode`` returned something that is not ``(batch, dim)`` or not finite.
+    """
+    if not callable(getattr(model, "encode", None)):
+        raise TypeError(f"expected a model with an encode(list[str]) method, got {type(model).__name__}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    unique = list(dict.fromkeys(texts))
+    position = {text: i for i, text in enumerate(unique)}
+    order = sorted(range(len(unique)), key=lambda i: -len(unique[i]))
+    kwargs = _encode_kwargs(model, batch_size)
+
+    from tqdm.auto import tqdm
+
+    embeddings: np.ndarray | None = None
+    starts = range(0, len(order), batch_size)
+    for start in tqdm(starts, desc=desc, disable=not show_progress_bar, unit="batch"):
+        batch_index = order[start : start + batch_size]
+        batch = [unique[i] for i in batch_index]
+        output = _to_numpy(model.encode(batch, **kwargs))
+        if output.ndim != 2 or output.shape[0] != len(batch):
+            raise ValueError(
+                f"{type(model).__name__}.encode returned shape {output.shape} for {len(batch)} texts; "
+                "expected (number of texts, embedding dim)"
+            )
+        if not np.isfinite(output).all():
+            raise ValueError(f"{type(model).__name__}.encode returned non-finite values (NaN or inf)")
+        if embeddings is None:
+            embeddings = np.empty((len(unique), output.shape[1]), dtype=np.float32)
+        embeddings[batch_index] = output
+    if embeddings is None:
+        raise ValueError("no texts to encode")
+    return embeddings[[position[text] for text in texts]]
+
+
+def normalize_rows(embeddings: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm; an all-zero row stays zero (its cosine similarities are 0)."""
+    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+    return embeddings / np.where(norms == 0, 1, norms)

@@ -1,0 +1,233 @@
+"""Retrieval evaluation as BEIR computes it: exact cosine search, then trec_eval's metrics.
+
+BEIR (Thakur et al., NeurIPS 2021 Datasets and Benchmarks) scores a dense model by encoding queries and
+``(title + " " + text).strip()`` of each document, ranking the whole corpus by cosine similarity, and
+handing the top of each ranking to ``pytrec_eval`` (trec_eval). The metric functions here reproduce
+trec_eval's definitions, which the tests check against ``pytrec_eval``:
+
+- a ranking is ordered by score, ties broken by document id in decreasing string order (trec_eval's rule);
+- nDCG@k: gain = graded relevance (linear, negative counted as 0), discount ``log2(rank + 1)``, normalized
+  by the ideal ranking of all judged documents;
+- Recall@k and MAP@k divide by the number of relevant documents (relevance >= 1) of the query;
+- Precision@k divides by k; MRR@k is the reciprocal rank of the first relevant document within k;
+- figures are averaged over the judged queries; a query whose judgments are all 0 scores 0.
+
+Values are fractions in [0, 1], unrounded (BEIR prints them rounded to 5 decimals).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from contrasent.evaluation.encoding import Encoder, encode_texts, normalize_rows
+from contrasent.evaluation.readers import RetrievalData
+from contrasent.evaluation.report import markdown_table, save_results
+
+DEFAULT_K_VALUES = (1, 3, 5, 10, 100)
+METRICS = ("ndcg", "mrr", "recall", "map", "precision")
+
+Run = dict[str, dict[str, float]]
+Qrels = Mapping[str, Mapping[str, int]]
+
+
+def rank_documents(scores: Mapping[str, float]) -> list[str]:
+    """Document ids by decreasing score, ties by decreasing id, as trec_eval orders a run."""
+    return [doc_id for doc_id, _ in sorted(scores.items(), key=lambda item: (item[1], item[0]), reverse=True)]
+
+
+def query_metrics(
+    ranking: Sequence[str], judged: Mapping[str, int], k_values: Sequence[int]
+) -> dict[str, float]:
+    """nDCG, MRR, Recall, MAP and Precision at each k for one query.
+
+    Args:
+        ranking: retrieved document ids, best first.
+        judged: document id -> graded relevance for this query (unjudged documents count as 0).
+        k_values: the cutoffs.
+    """
+    relevance = [judged.get(doc_id, 0) for doc_id in ranking]
+    n_relevant = sum(1 for value in judged.values() if value >= 1)
+    ideal = sorted((value for value in judged.values() if value > 0), reverse=True)
+    metrics: dict[str, float] = {}
+    for k in k_values:
+        top = relevance[:k]
+        dcg = sum(max(value, 0) / math.log2(rank + 2) for rank, value in enumerate(top))
+        idcg = sum(value / math.log2(rank + 2) for rank, value in enumerate(ideal[:k]))
+        hits, precision_sum, first_hit = 0, 0.0, None
+        for rank, value in enumerate(top):
+            if value >= 1:
+                hits += 1
+                precision_sum += hits / (rank + 1)
+                first_hit = rank if first_hit is None else first_hit
+        metrics[f"ndcg@{k}"] = dcg / idcg if idcg > 0 else 0.0
+        metrics[f"mrr@{k}"] = 1.0 / (first_hit + 1) if first_hit is not None else 0.0
+        metrics[f"recall@{k}"] = hits / n_relevant if n_relevant else 0.0
+        metrics[f"map@{k}"] = precision_sum / n_relevant if n_relevant else 0.0
+        metrics[f"precision@{k}"] = hits / k
+    return metrics
+
+
+def _check_k_values(k_values: Sequence[int]) -> tuple[int, ...]:
+    k_values = tuple(k_values)
+    if not k_values or any(not isinstance(k, int) or k < 1 for k in k_values):
+        raise ValueError(f"k_values must be positive integers, got {k_values}")
+    return tuple(sorted(set(k_values)))
+
+
+def evaluate_run(
+    qrels: Qrels, run: Mapping[str, Mapping[str, float]], k_values: Sequence[int] = DEFAULT_K_VALUES
+) -> dict[str, float]:
+    """Metrics of a run (query id -> {document id: score}), averaged over the queries of ``qrels``.
+
+    Every judged query must be in the run (trec_eval would silently leave a missing one out of the
+    average); queries of the run without judgments are ignored, as trec_eval does.
+    """
+    k_values = _check_k_values(k_values)
+    missing = [query_id for query_id in qrels if query_id not in run]
+    if missing:
+        raise ValueError(f"{len(missing)} judged queries have no ranking in the run, e.g. {missing[:3]}")
+    if not qrels:
+        raise ValueError("qrels is empty: no query to evaluate")
+    totals = dict.fromkeys((f"{metric}@{k}" for metric in METRICS for k in k_values), 0.0)
+    for query_id, judged in qrels.items():
+        for name, value in query_metrics(rank_documents(run[query_id]), judged, k_values).items():
+            totals[name] += value
+    return {name: total / len(qrels) for name, total in totals.items()}
+
+
+def _top_candidates(scores: np.ndarray, k: int) -> Iterator[np.ndarray]:
+    """For each row, the column indexes of its k best finite scores and of every score tied with the k-th."""
+    n = scores.shape[1]
+    k = min(k, n)
+    kth = np.partition(scores, n - k, axis=1)[:, n - k]
+    for row, threshold in zip(scores, kth):
+        yield np.flatnonzero((row >= threshold) & np.isfinite(row))
+
+
+class _TopK:
+    """A running top-k (plus ties at the k-th score) of one query over corpus chunks."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.scores = np.empty(0, dtype=np.float32)
+        self.indexes = np.empty(0, dtype=np.int64)
+
+    def add(self, scores: np.ndarray, indexes: np.ndarray) -> None:
+        self.scores = np.concatenate([self.scores, scores])
+        self.indexes = np.concatenate([self.indexes, indexes])
+        if len(self.scores) > self.k:
+            (keep,) = list(_top_candidates(self.scores[None, :], self.k))
+            self.scores, self.indexes = self.scores[keep], self.indexes[keep]
+
+    def result(self, doc_ids: Sequence[str]) -> dict[str, float]:
+        pairs = {doc_ids[i]: float(s) for s, i in zip(self.scores, self.indexes)}
+        return {doc_id: pairs[doc_id] for doc_id in rank_documents(pairs)[: self.k]}
+
+
+class RetrievalEvaluator:
+    """Exact cosine-similarity retrieval over a corpus, scored with BEIR's metrics.
+
+    Args:
+        data: the benchmark (:func:`~contrasent.evaluation.readers.read_beir` or
+            :func:`~contrasent.evaluation.readers.retrieval_from_datasets`).
+        k_values: cutoffs of the metrics (default 1, 3, 5, 10, 100); the search keeps ``max(k_values)``
+            documents per query.
+        ignore_identical_ids: drop a document whose id equals the query id from that query's ranking
+            (BEIR's default; matters for data sets like ArguAna or Quora where queries are also documents).
+        query_prefix, document_prefix: strings put before each query / document text, e.g. ``"query: "``
+            and ``"passage: "`` for E5 models.
+        batch_size: texts per ``encode`` call.
+        corpus_chunk_size: documents encoded and scored at a time. Memory holds one chunk's embeddings and
+            a (queries × chunk) score matrix, never the full score matrix.
+        query_chunk_size: queries scored at a time against a chunk.
+        show_progress_bar: show progress bars while encoding.
+        name: the task name (default: the data's name).
+
+    Calling the evaluator on a model returns a flat dict: ``ndcg@k``, ``mrr@k``, ``recall@k``, ``map@k``,
+    ``precision@k`` for each k, as fractions in [0, 1].
+    """
+
+    def __init__(
+        self,
+        data: RetrievalData,
+        k_values: Sequence[int] = DEFAULT_K_VALUES,
+        ignore_identical_ids: bool = True,
+        query_prefix: str = "",
+        document_prefix: str = "",
+        batch_size: int = 32,
+        corpus_chunk_size: int = 50_000,
+        query_chunk_size: int = 1024,
+        show_progress_bar: bool = True,
+        name: str | None = None,
+    ) -> None:
+        if corpus_chunk_size < 1 or query_chunk_size < 1:
+            raise ValueError("corpus_chunk_size and query_chunk_size must be >= 1")
+        self.data = data
+        self.k_values = _check_k_values(k_values)
+        self.ignore_identical_ids = ignore_identical_ids
+        self.query_prefix = query_prefix
+        self.document_prefix = document_prefix
+        self.batch_size = batch_size
+        self.corpus_chunk_size = corpus_chunk_size
+        self.query_chunk_size = query_chunk_size
+        self.show_progress_bar = show_progress_bar
+        self.name = name or data.name
+
+    def _encode(self, model: Encoder, texts: list[str], desc: str) -> np.ndarray:
+        return normalize_rows(encode_texts(model, texts, self.batch_size, self.show_progress_bar, desc))
+
+    def search(self, model: Encoder) -> Run:
+        """Rank the corpus for every judged query: query id -> {document id: cosine score}, best
+        ``max(k_values)`` documents (fewer if the corpus is smaller)."""
+        query_ids = list(self.data.queries)
+        queries = self._encode(
+            model, [self.query_prefix + self.data.queries[q] for q in query_ids], "Queries"
+        )
+        top_k = max(self.k_values)
+        heaps = [_TopK(top_k) for _ in query_ids]
+        doc_ids = list(self.data.corpus)
+        n_chunks = math.ceil(len(doc_ids) / self.corpus_chunk_size)
+        for chunk_number, start in enumerate(range(0, len(doc_ids), self.corpus_chunk_size), start=1):
+            chunk_ids = doc_ids[start : start + self.corpus_chunk_size]
+            texts = [self.document_prefix + self.data.corpus[d].joined() for d in chunk_ids]
+            documents = self._encode(model, texts, f"Corpus chunk {chunk_number}/{n_chunks}")
+            column = {doc_id: i for i, doc_id in enumerate(chunk_ids)}
+            for q_start in range(0, len(query_ids), self.query_chunk_size):
+                block = range(q_start, min(q_start + self.query_chunk_size, len(query_ids)))
+                scores = queries[block.start : block.stop] @ documents.T
+                if self.ignore_identical_ids:
+                    for row, q in enumerate(block):
+                        if query_ids[q] in column:
+                            scores[row, column[query_ids[q]]] = -np.inf
+                for q, candidates in zip(block, _top_candidates(scores, top_k)):
+                    heaps[q].add(scores[q - block.start, candidates], candidates + start)
+        return {query_id: heap.result(doc_ids) for query_id, heap in zip(query_ids, heaps)}
+
+    def evaluate_run(self, run: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+        """BEIR's metrics of a run against this data's judgments."""
+        return evaluate_run(self.data.qrels, run, self.k_values)
+
+    def __call__(self, model: Encoder, output_path: str | Path | None = None) -> dict[str, float]:
+        """The metrics of ``model``; also written to ``output_path`` as ``{name: metrics}`` JSON if given."""
+        metrics = self.evaluate_run(self.search(model))
+        if output_path is not None:
+            save_results({self.name: metrics}, output_path)
+        return metrics
+
+
+_TABLE_ROWS = {"ndcg": "nDCG", "mrr": "MRR", "recall": "Recall", "map": "MAP", "precision": "P"}
+
+
+def format_retrieval_table(metrics: Mapping[str, float]) -> str:
+    """A Markdown table of the metrics ×100: one row per metric, one column per k."""
+    k_values = sorted({int(name.split("@")[1]) for name in metrics if "@" in name})
+    rows = [
+        [label] + [f"{metrics[f'{metric}@{k}'] * 100:.2f}" for k in k_values]
+        for metric, label in _TABLE_ROWS.items()
+        if f"{metric}@{k_values[0]}" in metrics
+    ]
+    return markdown_table(["metric (×100)"] + [f"@{k}" for k in k_values], rows)
