@@ -11,7 +11,8 @@ from contrasent.data.columns import ColumnLayout
 def validate_training_data(dataset: Any, layout: ColumnLayout, source: str = "training data") -> None:
     """Raise on values that would silently train on garbage.
 
-    Text columns must hold non-empty strings; label columns integers (0/1 for ``pair_labels``); score
+    Text columns must hold non-empty strings; label columns integers (integral floats pass: Arrow
+    stores a column as float as soon as one value is; 0/1 for ``pair_labels``); score
     columns finite numbers. Rows are numbered from 0 as in the dataset.
 
     Raises:
@@ -28,7 +29,8 @@ def validate_training_data(dataset: Any, layout: ColumnLayout, source: str = "tr
                 raise ValueError(f"{source}, row {row}, column {column!r}: empty or whitespace-only text")
     if layout.label_column is not None:
         for row, label in enumerate(dataset[layout.label_column]):
-            if isinstance(label, bool) or not isinstance(label, int):
+            integral = isinstance(label, int) or (isinstance(label, float) and label.is_integer())
+            if isinstance(label, bool) or not integral:
                 raise TypeError(f"{source}, row {row}, column {layout.label_column!r}: expected an integer label, "
                                 f"got {type(label).__name__} ({label!r})")
             if layout.mode == "pair_labels" and label not in (0, 1):
