@@ -1,0 +1,1 @@
+"""Training data: text ids and batch samplers."""
