@@ -17,8 +17,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from contrasent.losses.similarity import SIMILARITIES, pairwise_similarity, upcast
-from contrasent.losses.validation import check_choice, check_negatives, check_non_negative, check_same_shape
+from contrasent.losses.infonce import candidate_logits
+from contrasent.losses.similarity import SIMILARITIES
+from contrasent.losses.validation import check_choice, check_non_negative
 
 
 def infonce_candidate_ids(positive_ids: Tensor, negative_ids: Tensor | None = None) -> Tensor:
@@ -96,22 +97,15 @@ def similarity_threshold_mask(
     Moreira et al. 2024, "NV-Retriever: Improving text embedding models with effective hard-negative
     mining".
     """
-    check_same_shape("anchors", anchors, "positives", positives)
     check_choice("similarity", similarity, SIMILARITIES)
     if margin is None and relative_margin is None:
         raise ValueError("give margin and/or relative_margin; both are None")
     for name, value in (("margin", margin), ("relative_margin", relative_margin)):
         if value is not None:
             check_non_negative(name, value)
-    negatives = check_negatives(negatives, anchors)
     with torch.no_grad():
-        if negatives is None:
-            anchors, positives = upcast(anchors, positives)
-            candidates = positives
-        else:
-            anchors, positives, negatives = upcast(anchors, positives, negatives)
-            candidates = torch.cat([positives, negatives.flatten(0, 1)])
-        scores = pairwise_similarity(anchors, candidates, similarity)
+        # InfoNCE's own candidate columns, at temperature 1: the scores themselves.
+        scores, _ = candidate_logits(anchors, positives, negatives, similarity, 1.0)
         rows = torch.arange(scores.shape[0], device=scores.device)
         positive_scores = scores[rows, rows][:, None]  # the same numbers as the columns they are compared to
         mask = torch.zeros_like(scores, dtype=torch.bool)
