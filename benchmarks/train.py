@@ -50,9 +50,10 @@ def main() -> None:
     dataset = load_training_file(args.data_dir / "snli_senteval" / "nli_triples_snli_dev_test.csv")
     dataset = dataset.select(range(args.steps * args.batch_size))
     dev = STSEvaluator(read_stsb(args.data_dir / "stsbenchmark" / "sts-dev.csv", name="sts-dev"), show_progress_bar=False)
-    common = dict(max_steps=args.steps, per_device_train_batch_size=args.batch_size, learning_rate=args.learning_rate,
-                  warmup_steps=0, bf16=args.bf16, report_to="none", save_strategy="no", logging_strategy="no",
-                  disable_tqdm=True, seed=42, dataloader_num_workers=0)
+    common = {"max_steps": args.steps, "per_device_train_batch_size": args.batch_size,
+              "learning_rate": args.learning_rate, "warmup_steps": 0, "bf16": args.bf16, "use_cpu": True,
+              "report_to": "none", "save_strategy": "no", "logging_strategy": "no", "disable_tqdm": True,
+              "seed": 42, "dataloader_num_workers": 0}
 
     def ours(output_dir: str):
         model = SentenceEncoder.from_pretrained(model_dir, max_seq_length=args.max_length)

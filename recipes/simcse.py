@@ -112,7 +112,7 @@ def load_config_file(path: str, parser: Any) -> dict[str, Any]:
 
         config = yaml.safe_load(text) or {}
     if not isinstance(config, dict):
-        raise ValueError(f"{path}: expected a mapping of argument names to values")
+        raise TypeError(f"{path}: expected a mapping of argument names to values, got {type(config).__name__}")
     valid = {action.dest for action in parser._actions}
     for key in config:
         if key not in valid:
@@ -152,7 +152,7 @@ def load_training_data(data_args: DataArguments) -> Any:
                                             split="train")
         except Exception as error:  # offline, unknown id, gated: one message with the way out
             raise SystemExit(f"could not load dataset {data_args.dataset_name!r} from the Hub "
-                             f"({type(error).__name__}: {error}); pass a local file with --train_file") from None
+                             f"({type(error).__name__}: {error}); pass a local file with --train_file") from error
     elif data_args.train_file:
         dataset = load_training_file(data_args.train_file.format(data_dir=data_args.data_dir))
     else:

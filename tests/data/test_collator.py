@@ -6,7 +6,6 @@ import torch
 
 from contrasent import SentenceEncoder
 from contrasent.data import ContrastiveCollator, infer_layout
-from contrasent.training.trainer import duplicate_mask
 
 ROWS = [
     {"anchor": "a man plays a guitar on the street corner", "positive": "someone plays music", "negative": "no"},
@@ -36,15 +35,3 @@ def test_unsupervised_rows_give_two_views_of_each_text(tiny_bert_dir) -> None:
         [{"text": "one"}, {"text": "two words"}])
     assert batch["num_views"] == 2
     assert torch.equal(batch["text_ids"][0], batch["text_ids"][1])
-
-
-def test_duplicate_mask_marks_exactly_the_repeated_texts() -> None:
-    # anchors a0 a1 a2; positives p0 p1 p0 (row 2 repeats row 0's positive); negatives n0 a1 n2 (row 1's
-    # negative repeats its own anchor).
-    ids = torch.tensor([[10, 11, 12], [20, 21, 20], [30, 11, 32]])
-    mask = duplicate_mask(ids)
-    candidates = [20, 21, 20, 30, 11, 32]
-    expected = torch.tensor([[c in (a, p) for c in candidates] for a, p in zip([10, 11, 12], [20, 21, 20])])
-    assert torch.equal(mask, expected)
-    assert mask[0, 2] and mask[2, 0], "rows 0 and 2 share a positive: each masks the other's"
-    assert mask[1, 4], "row 1's own anchor text among the negatives is masked"

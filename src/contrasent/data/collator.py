@@ -11,18 +11,13 @@ independently of its neighbours, so the embeddings are the same.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from contrasent.data.columns import ColumnLayout
-
-
-def stable_text_id(text: str) -> int:
-    """A 63-bit id of a text that is the same in every process (Python's ``hash`` is salted per process)."""
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little") >> 1
+from contrasent.data.text_ids import text_ids
 
 
 class ContrastiveCollator:
@@ -61,7 +56,7 @@ class ContrastiveCollator:
         batch: dict[str, Any] = {
             **self.chunks(token_ids, self.chunk_size or len(rows)),
             "num_views": len(columns),
-            "text_ids": torch.tensor([[stable_text_id(t) for t in column] for column in columns], dtype=torch.long),
+            "text_ids": torch.stack([text_ids(column) for column in columns]),
         }
         if self.layout.label_column is not None:
             batch["class_labels"] = torch.tensor([row[self.layout.label_column] for row in rows], dtype=torch.long)

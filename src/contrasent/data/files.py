@@ -122,8 +122,9 @@ def _read_jsonl(path: Path) -> dict[str, list[Any]]:
             record = json.loads(line)
         except json.JSONDecodeError as error:
             raise ValueError(f"{path}, line {number}: not valid JSON ({error.msg})") from None
-        if not isinstance(record, dict):
-            raise ValueError(f"{path}, line {number}: expected a JSON object, got {type(record).__name__}")
+        if not isinstance(record, dict):  # a file's content, not an argument's type: ValueError
+            message = f"{path}, line {number}: expected a JSON object, got {type(record).__name__}"
+            raise ValueError(message)  # noqa: TRY004
         if columns is None:
             columns = {key: [] for key in record}
         if set(record) != set(columns):

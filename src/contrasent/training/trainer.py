@@ -27,6 +27,7 @@ from contrasent.encoder import SentenceEncoder
 from contrasent.losses import InfoNCE, get_loss
 from contrasent.metrics import alignment, uniformity
 from contrasent.training.arguments import ContrastiveTrainingArguments
+from contrasent.training.false_negatives import false_negative_mask
 
 Evaluator = Callable[[SentenceEncoder], dict[str, float]]
 
@@ -152,7 +153,8 @@ class ContrastiveTrainer(Trainer):
             negatives = views[2:].transpose(0, 1) if num_views > 2 else None
             extra = {}
             if isinstance(self.loss, InfoNCE) and self.args.mask_duplicates:
-                extra["mask"] = duplicate_mask(inputs["text_ids"])
+                ids = inputs["text_ids"]
+                extra["mask"] = false_negative_mask(ids[0], ids[1], ids[2:].T if num_views > 2 else None)
             return self.loss(views[0], views[1], negatives, **extra)
         if input_format == "views":
             return self.loss(views[0], views[1])
@@ -228,20 +230,6 @@ class ContrastiveTrainer(Trainer):
 
     def _load_best_model(self) -> None:
         _load_encoder_weights(self.model, self.state.best_model_checkpoint)
-
-
-def duplicate_mask(text_ids: torch.Tensor) -> torch.Tensor:
-    """InfoNCE candidates that repeat row i's anchor or positive text: bool (B, C).
-
-    ``text_ids``: (V, B) stable text ids, view 0 the anchors, view 1 the positives, views 2.. the hard
-    negatives. Candidate columns are in InfoNCE's order: the B positives, then each row's negatives
-    (row-major). Row i's own positive stays (InfoNCE keeps the target whatever the mask says).
-    """
-    anchors, positives = text_ids[0], text_ids[1]
-    candidates = torch.cat([positives, text_ids[2:].transpose(0, 1).reshape(-1)])  # (C,)
-    same_as_positive = candidates.unsqueeze(0) == positives.unsqueeze(1)
-    same_as_anchor = candidates.unsqueeze(0) == anchors.unsqueeze(1)
-    return same_as_positive | same_as_anchor
 
 
 def _freeze_unused_backbone_pooler(model: SentenceEncoder) -> None:
