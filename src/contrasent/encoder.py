@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,8 @@ from contrasent.pooling import needs_all_hidden_states, pool
 _ENCODER_SETTINGS = frozenset(EncoderConfig.__dataclass_fields__)
 _HUB_SETTINGS = frozenset({"revision", "token", "cache_dir", "local_files_only"})
 _PROGRESS_BAR_MIN_TEXTS = 1024
+
+logger = logging.getLogger(__name__)
 
 
 class ProjectionHead(nn.Module):
@@ -59,6 +62,7 @@ class SentenceEncoder(nn.Module):
         self.backbone = backbone
         self.tokenizer = tokenizer
         self.config = config or EncoderConfig()
+        _check_vocabulary(backbone, tokenizer)
         hidden = self.hidden_size
         self.head = (
             ProjectionHead(hidden, self.config.head_dim or hidden, self.config.head_activation)
@@ -241,6 +245,9 @@ class SentenceEncoder(nn.Module):
         config, backbone_dir, head_weights = model_io.read_encoder_config(folder)
         config = config.replace(**overrides)
         trust_remote_code = kwargs.pop("trust_remote_code", False)
+        if not any(backbone_dir.glob("*.safetensors")) and any(backbone_dir.glob("*.bin")):
+            logger.warning("%s has no safetensors weights: loading the legacy PyTorch pickle with "
+                           "torch.load(weights_only=True), which refuses anything but tensors", backbone_dir)
         backbone = AutoModel.from_pretrained(backbone_dir, trust_remote_code=trust_remote_code, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(backbone_dir, trust_remote_code=trust_remote_code)
         encoder = cls(backbone, tokenizer, config)
@@ -279,6 +286,18 @@ class SentenceEncoder(nn.Module):
     def __repr__(self) -> str:
         return (f"SentenceEncoder(backbone={type(self.backbone).__name__}, dim={self.embedding_dim}, "
                 f"config={self.config})")
+
+
+def _check_vocabulary(backbone: nn.Module, tokenizer: Any) -> None:
+    """A tokenizer with more tokens than the model has embeddings is another model's: ids would overflow."""
+    if tokenizer is None or not hasattr(backbone, "get_input_embeddings"):
+        return
+    rows = backbone.get_input_embeddings().num_embeddings
+    if len(tokenizer) > rows:
+        raise ValueError(
+            f"the tokenizer has {len(tokenizer)} tokens but the model's embedding matrix has {rows} rows: "
+            "the tokenizer does not belong to this model"
+        )
 
 
 def _autocast_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:

@@ -11,6 +11,7 @@ independently of its neighbours, so the embeddings are the same.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,10 @@ import torch
 
 from contrasent.data.columns import ColumnLayout
 from contrasent.data.text_ids import text_ids
+
+logger = logging.getLogger(__name__)
+
+ROW_ID_COLUMN = "__row_id__"
 
 
 class ContrastiveCollator:
@@ -34,7 +39,10 @@ class ContrastiveCollator:
         ``restore``: (N,) int64, ``cat(chunk outputs)[restore]`` is view-major;
         ``num_views``: V; ``text_ids``: (V, B) int64 stable ids of the texts (duplicate detection);
         ``class_labels``: (B,) int64 when the layout has a label column; ``scores``: (B,) float32 when it
-        has a score column.
+        has a score column; ``row_ids``: (B,) int64 dataset row numbers when rows carry
+        :data:`ROW_ID_COLUMN` (the trainer adds it, to name rows in errors).
+
+    Texts longer than ``max_length`` tokens are truncated; the first batch that holds one logs a warning.
     """
 
     def __init__(self, tokenizer: Any, layout: ColumnLayout, max_length: int, chunk_size: int | None = None) -> None:
@@ -43,6 +51,7 @@ class ContrastiveCollator:
         self.max_length = max_length
         self.chunk_size = chunk_size
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.warned_truncation = False
 
     def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         columns = [[row[name] for row in rows] for name in self.layout.text_columns]
@@ -53,6 +62,8 @@ class ContrastiveCollator:
             texts, truncation=True, max_length=self.max_length, padding=False,
             return_attention_mask=False, return_token_type_ids=False,
         )["input_ids"]
+        if not self.warned_truncation:
+            self._warn_if_truncated(texts, token_ids)
         batch: dict[str, Any] = {
             **self.chunks(token_ids, self.chunk_size or len(rows)),
             "num_views": len(columns),
@@ -62,7 +73,22 @@ class ContrastiveCollator:
             batch["class_labels"] = torch.tensor([row[self.layout.label_column] for row in rows], dtype=torch.long)
         if self.layout.score_column is not None:
             batch["scores"] = torch.tensor([row[self.layout.score_column] for row in rows], dtype=torch.float32)
+        if ROW_ID_COLUMN in rows[0]:
+            batch["row_ids"] = torch.tensor([row[ROW_ID_COLUMN] for row in rows], dtype=torch.long)
         return batch
+
+    def _warn_if_truncated(self, texts: list[str], token_ids: list[list[int]]) -> None:
+        """Warn once when a text was cut: only texts that reached the limit are tokenized again, in full."""
+        at_limit = [text for text, ids in zip(texts, token_ids) if len(ids) >= self.max_length]
+        if not at_limit:
+            return
+        full = self.tokenizer(at_limit, truncation=False, return_attention_mask=False,
+                              return_token_type_ids=False)["input_ids"]
+        longest = max(len(ids) for ids in full)
+        if longest > self.max_length:
+            logger.warning("texts longer than max_seq_length=%d tokens are truncated (one in this batch has %d); "
+                           "this warning is shown once", self.max_length, longest)
+            self.warned_truncation = True
 
     def chunks(self, token_ids: list[list[int]], chunk_size: int) -> dict[str, Any]:
         """Length-sorted, per-chunk padded token tensors and the permutation that undoes the sort."""

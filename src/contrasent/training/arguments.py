@@ -37,6 +37,8 @@ class ContrastiveTrainingArguments(TrainingArguments):
     loss_kwargs: str | None = field(default=None, metadata={"help": "Other loss arguments, as a JSON object."})
     max_seq_length: int = field(default=32, metadata={"help": "Truncate texts to this many tokens."})
     mask_duplicates: bool = field(default=True, metadata={"help": "Do not use duplicate texts as negatives."})
+    score_range: list[float] | None = field(default=None, metadata={
+        "help": "Declared (low, high) range of a score column; a score outside it is refused before training."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Kept False: the collator reads raw text."})
 
     def __post_init__(self) -> None:
@@ -46,6 +48,8 @@ class ContrastiveTrainingArguments(TrainingArguments):
         if self.max_seq_length <= 0:
             raise ValueError(f"max_seq_length must be a positive integer, got {self.max_seq_length}")
         self.parsed_loss_kwargs()  # fail at parse time, not at step 1
+        if self.score_range is not None and (len(self.score_range) != 2 or self.score_range[0] > self.score_range[1]):
+            raise ValueError(f"score_range must be two numbers low high, got {self.score_range}")
 
     def parsed_loss_kwargs(self) -> dict[str, Any]:
         if not self.loss_kwargs:

@@ -20,7 +20,7 @@ from torch import nn
 from transformers import Trainer
 from transformers.trainer_utils import IntervalStrategy
 
-from contrasent.data.collator import ContrastiveCollator
+from contrasent.data.collator import ROW_ID_COLUMN, ContrastiveCollator
 from contrasent.data.columns import DEFAULT_LOSS, SUPPORTED_FORMATS, ColumnLayout, infer_layout
 from contrasent.data.validation import validate_training_data
 from contrasent.encoder import SentenceEncoder
@@ -94,7 +94,10 @@ class ContrastiveTrainer(Trainer):
         self.layout: ColumnLayout | None = None
         if train_dataset is not None:
             self.layout = infer_layout(train_dataset.column_names, source="train_dataset")
-            validate_training_data(train_dataset, self.layout, source="train_dataset")
+            validate_training_data(train_dataset, self.layout, source="train_dataset", score_range=args.score_range)
+            _check_batch_fits(train_dataset, args)
+            # Row numbers travel with each batch so that an error can name the rows it came from.
+            train_dataset = train_dataset.add_column(ROW_ID_COLUMN, list(range(len(train_dataset))))
             loss = loss if loss is not None else build_loss(args, self.layout)
             check_loss_fits_layout(loss, self.layout)
             data_collator = data_collator or ContrastiveCollator(model.tokenizer, self.layout, args.max_seq_length)
@@ -123,7 +126,9 @@ class ContrastiveTrainer(Trainer):
         """Encode all views of the batch and apply the loss. Returns a per-batch mean."""
         embeddings = self.embed(model, inputs)
         views = embeddings.view(inputs["num_views"], -1, embeddings.shape[-1])  # (V, B, d)
+        self._check_finite(views, inputs, "the encoder produced NaN or inf embeddings")
         loss = self.loss_from_views(views, inputs)
+        self._check_finite(loss.reshape(1, 1, 1), inputs, "the loss is NaN or inf")
         if model.training:
             self._record_geometry(views)
         return (loss, {"embeddings": embeddings}) if return_outputs else loss
@@ -131,10 +136,24 @@ class ContrastiveTrainer(Trainer):
     def embed(self, model: nn.Module, inputs: dict[str, Any]) -> torch.Tensor:
         """Run the encoder on each length-sorted chunk; return (V·B, d) embeddings in view-major order."""
         outputs = [model(**features) for features in inputs["features"]]
-        embeddings = torch.cat(outputs)[inputs["restore"]]
-        if not torch.isfinite(embeddings).all():
-            raise FloatingPointError(f"step {self.state.global_step}: the encoder produced NaN or inf embeddings")
-        return embeddings
+        return torch.cat(outputs)[inputs["restore"]]
+
+    def _check_finite(self, values: torch.Tensor, inputs: dict[str, Any], what: str) -> None:
+        """Stop at the first non-finite value, naming the step and the dataset rows of the batch it came from.
+
+        ``values``: (V, B, ...) per-row values, or (1, 1, 1) for a batch-level value such as the loss.
+        """
+        finite = torch.isfinite(values).reshape(values.shape[0], values.shape[1], -1).all(dim=-1).all(dim=0)
+        if bool(finite.all()):
+            return
+        row_ids = inputs.get("row_ids")
+        if row_ids is None:
+            rows = "rows unknown"
+        elif finite.numel() == row_ids.numel():
+            rows = f"dataset rows {row_ids[~finite].tolist()}"
+        else:
+            rows = f"batch of dataset rows {row_ids.tolist()}"
+        raise FloatingPointError(f"step {self.state.global_step + 1}: {what} ({rows}); training stopped")
 
     def loss_from_views(self, views: torch.Tensor, inputs: dict[str, Any]) -> torch.Tensor:
         """Arrange (V, B, d) view embeddings as ``self.loss.input_format`` requires and call the loss.
@@ -230,6 +249,17 @@ class ContrastiveTrainer(Trainer):
 
     def _load_best_model(self) -> None:
         _load_encoder_weights(self.model, self.state.best_model_checkpoint)
+
+
+def _check_batch_fits(dataset: Any, args: ContrastiveTrainingArguments) -> None:
+    """In-batch negatives need a full batch: a dataset smaller than one global batch is a setup error."""
+    global_batch = args.per_device_train_batch_size * max(args.world_size, 1)
+    if len(dataset) < global_batch:
+        raise ValueError(
+            f"train_dataset has {len(dataset)} rows, fewer than one batch (per_device_train_batch_size="
+            f"{args.per_device_train_batch_size} x {max(args.world_size, 1)} process(es) = {global_batch}); "
+            "lower the batch size or add data"
+        )
 
 
 def _freeze_unused_backbone_pooler(model: SentenceEncoder) -> None:
