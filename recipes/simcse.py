@@ -14,7 +14,8 @@ it; an unknown key is refused. Without a config file, DEFAULT_CONFIG applies: su
 data from ``../shared/data`` (or ``--data_dir``), sized to run on a 2-core CPU in a few minutes; it
 prints the STS-B dev Spearman before and after training.
 
-The output folder holds the best model (by STS-B dev Spearman; it loads in contrasent, transformers and
+``--resume_from_checkpoint last`` resumes from the newest complete checkpoint of ``--output_dir`` (a
+checkpoint half-written by a killed run is skipped). The output folder holds the best model (by STS-B dev Spearman; it loads in contrasent, transformers and
 sentence-transformers), ``results.json`` (dev before/after, test) and ``recipe_config.json``.
 """
 
@@ -171,6 +172,21 @@ def sts_evaluator(path: str, name: str):
                             if metric in ("spearman", "pearson")}
 
 
+def resume_point(training_args: Any) -> str | None:
+    """``--resume_from_checkpoint last`` (or ``true``): the newest complete checkpoint of output_dir, if any."""
+    from contrasent.training.checkpoints import last_complete_checkpoint
+
+    value = training_args.resume_from_checkpoint
+    if value is None or value.lower() not in ("last", "true"):
+        return value
+    checkpoint = last_complete_checkpoint(training_args.output_dir)
+    if checkpoint is None:
+        logger.info("no complete checkpoint in %s: starting from scratch", training_args.output_dir)
+        return None
+    logger.info("resuming from %s", checkpoint)
+    return str(checkpoint)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     model_args, data_args, training_args, config = parse_arguments(sys.argv[1:] if argv is None else argv)
@@ -194,7 +210,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     logger.info("training on %d rows (%s mode, loss %s)", len(train_dataset), trainer.layout.mode,
                 type(trainer.loss).__name__)
     before = trainer.evaluate(metric_key_prefix="dev_before")
-    train_output = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    train_output = trainer.train(resume_from_checkpoint=resume_point(training_args))
     after = trainer.evaluate(metric_key_prefix="dev")
     test = {f"test_{name}": value for name, value in sts_evaluator(test_path, "sts-test")(encoder).items()}
     trainer.save_model(training_args.output_dir)
