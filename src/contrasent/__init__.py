@@ -15,13 +15,16 @@ __version__ = "0.1.0.dev0"
 _LAZY = {
     "SentenceEncoder": "contrasent.encoder",
     "EncoderConfig": "contrasent.config",
+    "ContrastiveTrainer": "contrasent.training",
+    "ContrastiveTrainingArguments": "contrasent.training",
 }
 
-__all__ = ["EncoderConfig", "SentenceEncoder", "__version__"]
+__all__ = ["ContrastiveTrainer", "ContrastiveTrainingArguments", "EncoderConfig", "SentenceEncoder", "__version__"]
 
 if TYPE_CHECKING:
     from contrasent.config import EncoderConfig
     from contrasent.encoder import SentenceEncoder
+    from contrasent.training import ContrastiveTrainer, ContrastiveTrainingArguments
 
 
 def __getattr__(name: str) -> Any:

@@ -126,7 +126,14 @@ class CommandError(Exception):
     """A user error: printed as ``contrasent <command>: error: <message>``, exit status 2."""
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_evaluate_command]
+def add_mine_command(subparsers: argparse._SubParsersAction) -> None:
+    """``contrasent mine DATA --model M --output OUT ...``: offline hard-negative mining."""
+    from contrasent.mining_cli import add_mine_parser
+
+    add_mine_parser(subparsers)
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_evaluate_command, add_mine_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

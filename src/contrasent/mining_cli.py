@@ -1,0 +1,108 @@
+"""``contrasent mine``: add mined hard negatives to a training file (see :mod:`contrasent.mining`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+_DATA_FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}
+
+
+def add_mine_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``mine`` on an ``argparse`` subparsers object; the handler is in ``defaults["handler"]``."""
+    parser = subparsers.add_parser(
+        "mine",
+        help="mine hard negatives for an (anchor, positive) training file",
+        description="Add negative_1..k columns of mined hard negatives to an (anchor, positive) dataset.",
+    )
+    parser.add_argument("data", help="training data: .jsonl/.json/.csv/.tsv/.parquet, or a save_to_disk folder")
+    parser.add_argument("--model", required=True, help="encoder folder or Hub id (SentenceEncoder.from_pretrained)")
+    parser.add_argument("--output", required=True,
+                        help="output file (.jsonl/.json/.csv/.parquet) or folder (datasets.save_to_disk)")
+    parser.add_argument("--corpus", help="texts to mine from: .txt (one per line) or .jsonl with 'text' "
+                        "(and optional 'title'); default: the positives")
+    parser.add_argument("--anchor-column", help="default: the first column")
+    parser.add_argument("--positive-column", help="default: the second column")
+    parser.add_argument("--num-negatives", type=int, default=3)
+    parser.add_argument("--range", type=int, nargs=2, metavar=("MIN_RANK", "MAX_RANK"), default=(0, 100))
+    parser.add_argument("--margin", type=float, help="keep negatives scoring <= positive - margin")
+    parser.add_argument("--relative-margin", type=float,
+                        help="keep negatives scoring <= positive * (1 - relative_margin)")
+    parser.add_argument("--sampling", choices=("top", "random"), default="top")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-seq-length", type=int, help="truncate texts to this many tokens")
+    parser.add_argument("--faiss", action="store_true", help="search with faiss (exact inner product)")
+    parser.add_argument("--cache-dir", help="reuse / store embeddings (.npy) there")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(handler=run_mine)
+    return parser
+
+
+def run_mine(args: argparse.Namespace) -> int:
+    """Handler of ``contrasent mine``: load, mine (printing the statistics), save. Returns the exit code."""
+    from contrasent import SentenceEncoder
+    from contrasent.mining import mine_hard_negatives
+
+    dataset = load_dataset_file(args.data, "data")
+    corpus = load_corpus_file(args.corpus) if args.corpus else None
+    overrides = {} if args.max_seq_length is None else {"max_seq_length": args.max_seq_length}
+    model = SentenceEncoder.from_pretrained(args.model, **overrides)
+    mined = mine_hard_negatives(
+        dataset, model, corpus, anchor_column=args.anchor_column, positive_column=args.positive_column,
+        num_negatives=args.num_negatives, range=tuple(args.range), margin=args.margin,
+        relative_margin=args.relative_margin, sampling=args.sampling, batch_size=args.batch_size,
+        use_faiss=args.faiss, cache_dir=args.cache_dir, model_id=f"{args.model}|{overrides}", seed=args.seed,
+    )
+    save_dataset_file(mined, args.output)
+    print(f"Wrote {len(mined)} rows to {args.output}")
+    return 0
+
+
+def load_dataset_file(path: str, argument: str) -> Any:
+    """A ``datasets.Dataset`` from a data file or a ``save_to_disk`` folder."""
+    import datasets
+
+    location = Path(path)
+    if location.is_dir():
+        return datasets.load_from_disk(str(location))
+    if not location.is_file():
+        raise FileNotFoundError(f"{argument}: {path} does not exist")
+    kind = _DATA_FORMATS.get(location.suffix.lower())
+    if kind is None:
+        raise ValueError(f"{argument}: {path} must end in one of {', '.join(_DATA_FORMATS)} or be a folder")
+    extra = {"delimiter": "\t"} if location.suffix.lower() == ".tsv" else {}
+    return datasets.load_dataset(kind, data_files=str(location), split="train", **extra)
+
+
+def load_corpus_file(path: str) -> list[str]:
+    """Corpus texts: one per line (.txt), or ``title`` + ``text`` per JSON line (.jsonl, BEIR's layout)."""
+    location = Path(path)
+    if not location.is_file():
+        raise FileNotFoundError(f"--corpus: {path} does not exist")
+    with location.open(encoding="utf-8") as handle:
+        if location.suffix.lower() != ".jsonl":
+            return [line.rstrip("\n") for line in handle if line.strip()]
+        texts = []
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            if "text" not in record:
+                raise ValueError(f"--corpus: {path} line {number} has no 'text' field")
+            texts.append(f"{record.get('title') or ''} {record['text']}".strip())
+        return texts
+
+
+def save_dataset_file(dataset: Any, path: str) -> None:
+    """Write by extension (.jsonl/.json, .csv, .parquet); anything else is a ``save_to_disk`` folder."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".jsonl", ".json"):
+        dataset.to_json(path, lines=suffix == ".jsonl", force_ascii=False)
+    elif suffix == ".csv":
+        dataset.to_csv(path, index=False)
+    elif suffix == ".parquet":
+        dataset.to_parquet(path)
+    else:
+        dataset.save_to_disk(path)

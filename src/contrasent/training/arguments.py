@@ -1,0 +1,59 @@
+"""`ContrastiveTrainingArguments`: `transformers.TrainingArguments` plus what contrastive training needs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from transformers import TrainingArguments
+
+
+@dataclass
+class ContrastiveTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with the settings of the contrastive objective.
+
+    Every `transformers.TrainingArguments` flag keeps its name and meaning. Added:
+
+    * ``loss``: objective name from :func:`contrasent.losses.get_loss`; by default chosen by the data
+      layout (InfoNCE for texts / pairs / triplets, SupCon for (text, label), CoSENT for scored pairs,
+      MarginContrastive for (text_a, text_b, 0/1 label)).
+    * ``temperature``: τ of the losses that have one (InfoNCE, NTXent, SupCon, ...); ``None`` keeps
+      the loss's default (InfoNCE 0.05 as in SimCSE, NTXent 0.5, SupCon 0.1).
+    * ``hard_negative_weight``: SimCSE's log-weight α on each row's own hard negative (InfoNCE).
+    * ``loss_kwargs``: any other constructor argument of the loss, as a JSON object.
+    * ``max_seq_length``: texts are truncated to this many tokens.
+    * ``mask_duplicates``: in InfoNCE, candidates whose text equals the anchor's or its positive's are
+      not used as negatives (duplicates in a batch are false negatives).
+
+    ``remove_unused_columns`` defaults to ``False``: the collator tokenizes raw text columns itself.
+    """
+
+    loss: str | None = field(default=None, metadata={"help": "Objective (infonce, ntxent, supcon, cosent, ...); "
+                                                             "default: chosen by the data layout."})
+    temperature: float | None = field(default=None, metadata={"help": "Temperature τ dividing similarities; "
+                                                                      "default: the loss's own (InfoNCE 0.05)."})
+    hard_negative_weight: float = field(default=0.0, metadata={"help": "SimCSE's log-weight α on hard negatives."})
+    loss_kwargs: str | None = field(default=None, metadata={"help": "Other loss arguments, as a JSON object."})
+    max_seq_length: int = field(default=32, metadata={"help": "Truncate texts to this many tokens."})
+    mask_duplicates: bool = field(default=True, metadata={"help": "Do not use duplicate texts as negatives."})
+    remove_unused_columns: bool = field(default=False, metadata={"help": "Kept False: the collator reads raw text."})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.temperature is not None and self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if self.max_seq_length <= 0:
+            raise ValueError(f"max_seq_length must be a positive integer, got {self.max_seq_length}")
+        self.parsed_loss_kwargs()  # fail at parse time, not at step 1
+
+    def parsed_loss_kwargs(self) -> dict[str, Any]:
+        if not self.loss_kwargs:
+            return {}
+        try:
+            values = json.loads(self.loss_kwargs)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"loss_kwargs must be a JSON object, got {self.loss_kwargs!r} ({error.msg})") from None
+        if not isinstance(values, dict):  # a malformed string value, not an argument of the wrong type
+            raise ValueError(f"loss_kwargs must be a JSON object, got {self.loss_kwargs!r}")  # noqa: TRY004
+        return values

@@ -1,0 +1,102 @@
+"""Training file readers and the column conventions: good files load, bad ones are named precisely."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from contrasent.data import infer_layout, load_training_file
+from contrasent.data.validation import validate_training_data
+
+
+def test_txt_one_sentence_per_line_skipping_blank_lines(tmp_path, caplog) -> None:
+    path = tmp_path / "s.txt"
+    path.write_text("first line\n\nsecond line\r\n", encoding="utf-8")
+    dataset = load_training_file(path)
+    assert dataset.column_names == ["text"] and dataset["text"] == ["first line", "second line"]
+    assert "skipped 1 blank line" in caplog.text
+
+
+def test_csv_tsv_jsonl_with_labels_and_scores(tmp_path) -> None:
+    (tmp_path / "a.csv").write_text('anchor,positive\n"a, with comma",b\n')
+    (tmp_path / "b.tsv").write_text("s1\ts2\tscore\nx\ty\t4.5\n")
+    (tmp_path / "c.jsonl").write_text(json.dumps({"text": "t", "label": "3"}) + "\n")
+    assert load_training_file(tmp_path / "a.csv")[0] == {"anchor": "a, with comma", "positive": "b"}
+    assert load_training_file(tmp_path / "b.tsv")[0] == {"s1": "x", "s2": "y", "score": 4.5}
+    assert load_training_file(tmp_path / "c.jsonl")[0] == {"text": "t", "label": 3}
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("bad.txt", b"ok\nbad \xff byte\n", r"bad.txt, line 2: byte b'\\xff' at column 5 is not valid UTF-8"),
+        ("rows.csv", b"a,b\n1,2\n3\n", r"rows.csv, line 3: 1 field\(s\), expected 2 as in the header \['a', 'b'\]"),
+        ("quote.csv", b'a,b\n"x" y,2\n', r"quote.csv, line 2: malformed row .*stray quotes"),
+        ("label.csv", b"text,label\nx,1.5\n", r"label.csv, row 1, column 'label': '1.5' is not an integer class label"),
+        ("score.tsv", b"s1\ts2\tscore\nx\ty\thigh\n", r"score.tsv, row 1, column 'score': 'high' is not a number"),
+        ("keys.jsonl", b'{"text": "a"}\n{"txt": "b"}\n', r"keys.jsonl, line 2: keys \['txt'\] differ"),
+        ("broken.jsonl", b'{"text": "a"\n', r"broken.jsonl, line 1: not valid JSON"),
+        ("empty.csv", b"", r"empty.csv: the file is empty"),
+        ("header.csv", b"a,b\n", r"header.csv: the file holds no rows"),
+        ("data.xlsx", b"x", r"unsupported file type '.xlsx'"),
+    ],
+)
+def test_bad_files_are_named_precisely(tmp_path, name, content, message) -> None:
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ValueError, match=message):
+        load_training_file(tmp_path / name)
+
+
+def test_missing_file(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_training_file(tmp_path / "nope.csv")
+
+
+@pytest.mark.parametrize(
+    ("columns", "mode", "texts"),
+    [
+        (["text"], "unsupervised", ("text",)),
+        (["sent0", "sent1"], "pairs", ("sent0", "sent1")),
+        (["sent0", "sent1", "hard_neg"], "pairs", ("sent0", "sent1", "hard_neg")),
+        (["text", "label"], "labels", ("text",)),
+        (["s1", "s2", "label"], "pair_labels", ("s1", "s2")),
+        (["score", "s1", "s2"], "scored_pairs", ("s1", "s2")),
+    ],
+)
+def test_layout_from_columns(columns, mode, texts) -> None:
+    layout = infer_layout(columns)
+    assert (layout.mode, layout.text_columns) == (mode, texts)
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        (["label"], "no text column"),
+        (["a", "b", "c", "label"], "goes with 1 text column"),
+        (["a", "score"], "goes with exactly 2 text columns"),
+        (["a", "label", "score"], "more than one label/score column"),
+    ],
+)
+def test_impossible_layouts(columns, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        infer_layout(columns, source="train.csv")
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ({"text": ["ok", None]}, r"row 1, column 'text': expected a string, got NoneType"),
+        ({"text": ["ok", "   "]}, r"row 1, column 'text': empty or whitespace-only text"),
+        ({"text": ["a", "b"], "label": [1, 2.5]}, r"row 1, column 'label': expected an integer label, got float"),
+        ({"s1": ["a"], "s2": ["b"], "label": [2]}, r"row 0, column 'label': expected 1 \(similar\) or 0"),
+        ({"s1": ["a"], "s2": ["b"], "score": [float("nan")]}, r"row 0, column 'score': expected a finite number"),
+        ({"text": []}, r"the dataset is empty"),
+    ],
+)
+def test_validation_names_row_and_column(rows, message) -> None:
+    import datasets
+
+    dataset = datasets.Dataset.from_dict(rows)
+    with pytest.raises((TypeError, ValueError), match=message):
+        validate_training_data(dataset, infer_layout(dataset.column_names), source="train.csv")

@@ -1,0 +1,157 @@
+"""Cross-device gathering: 2 gloo processes (float64) give the loss and gradients of 1 process on the
+concatenated batch, for InfoNCE with hard negatives, SupCon, and local-anchor InfoNCE with its scale."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import torch.nn.functional as F
+from torch import nn
+
+from contrasent.losses import InfoNCE, SupCon
+from contrasent.training.distributed import (
+    all_gather_no_grad,
+    all_gather_with_grad,
+    gather_batch,
+    gathered_loss_scale,
+    rank,
+    world_size,
+)
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+SIZES = [3, 2]  # unequal local batches: rank 0 holds rows 0-2, rank 1 rows 3-4
+K, D_IN, D_OUT, TAU = 2, 5, 4, 0.1
+
+
+def make_inputs() -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    total = sum(SIZES)
+    return {
+        "anchors": torch.randn(total, D_IN, generator=g, dtype=torch.float64),
+        "positives": torch.randn(total, D_IN, generator=g, dtype=torch.float64),
+        "negatives": torch.randn(total, K, D_IN, generator=g, dtype=torch.float64),
+        "labels": torch.tensor([0, 1, 0, 1, 2]),
+        "weight": torch.randn(D_OUT, D_IN, generator=g, dtype=torch.float64),
+        "bias": torch.randn(D_OUT, generator=g, dtype=torch.float64),
+    }
+
+
+def make_model(inputs: dict[str, torch.Tensor]) -> nn.Linear:
+    model = nn.Linear(D_IN, D_OUT).double()
+    with torch.no_grad():
+        model.weight.copy_(inputs["weight"])
+        model.bias.copy_(inputs["bias"])
+    return model
+
+
+def encode(model: nn.Module, a: torch.Tensor, p: torch.Tensor, n: torch.Tensor):
+    """One forward over all texts of the step (as a trainer does), split back into the three roles."""
+    out = model(torch.cat([a, p, n.flatten(0, 1)]))
+    b = a.shape[0]
+    return out[:b], out[b : 2 * b], out[2 * b :].view(b, K, -1)
+
+
+def local_infonce(anchors, candidates, offset):
+    """InfoNCE for this rank's anchors against all gathered candidates (targets offset by the rank)."""
+    logits = F.normalize(anchors, dim=-1) @ F.normalize(candidates, dim=-1).T / TAU
+    return F.cross_entropy(logits, offset + torch.arange(anchors.shape[0]))
+
+
+def losses_and_grads(model: nn.Module, inputs, rows: slice, distributed: bool) -> dict[str, object]:
+    results: dict[str, object] = {}
+    for scenario in ("infonce", "supcon", "local_infonce"):
+        model.zero_grad()
+        a, p, n = encode(model, inputs["anchors"][rows], inputs["positives"][rows], inputs["negatives"][rows])
+        batch = gather_batch({"anchors": a, "positives": p, "negatives": n}, {"labels": inputs["labels"][rows]})
+        if scenario == "infonce":
+            loss = InfoNCE(temperature=TAU)(batch["anchors"], batch["positives"], batch["negatives"])
+            loss = loss * gathered_loss_scale()
+        elif scenario == "supcon":
+            embeddings = torch.cat([batch["anchors"], batch["positives"]])
+            loss = SupCon(temperature=TAU)(embeddings, batch["labels"].repeat(2)) * gathered_loss_scale()
+        else:
+            candidates = torch.cat([batch["positives"], batch["negatives"].flatten(0, 1)])
+            if distributed:
+                loss = local_infonce(a, candidates, batch.offset)
+                loss = loss * gathered_loss_scale(batch.local_size, batch.global_size)
+            else:
+                loss = local_infonce(a, candidates, 0)
+        loss.backward()
+        grads = [param.grad.detach().clone() for param in model.parameters()]
+        results[scenario] = (loss.detach().clone(), grads)
+    return results
+
+
+def worker(rank_: int, init_file: str, out_dir: str) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank_, world_size=len(SIZES))
+    try:
+        inputs = make_inputs()
+        model = nn.parallel.DistributedDataParallel(make_model(inputs))
+        start = sum(SIZES[:rank_])
+        results = losses_and_grads(model, inputs, slice(start, start + SIZES[rank_]), distributed=True)
+        results["ids"] = all_gather_no_grad(torch.arange(SIZES[rank_]) + 10 * rank_)
+        results["gathered"] = all_gather_with_grad(inputs["anchors"][start : start + SIZES[rank_]])
+        results["world"] = (world_size(), rank())
+        torch.save(results, Path(out_dir) / f"rank{rank_}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.fixture(scope="module")
+def two_process_results(tmp_path_factory) -> list[dict[str, object]]:
+    tmp = tmp_path_factory.mktemp("gloo")
+    previous = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), previous]))
+    try:
+        mp.spawn(worker, args=(str(tmp / "init"), str(tmp)), nprocs=len(SIZES), join=True)
+    finally:
+        if previous is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = previous
+    return [torch.load(tmp / f"rank{r}.pt") for r in range(len(SIZES))]
+
+
+@pytest.mark.parametrize("scenario", ["infonce", "supcon", "local_infonce"])
+def test_two_processes_match_one_process_on_the_concatenated_batch(two_process_results, scenario):
+    inputs = make_inputs()
+    reference = losses_and_grads(make_model(inputs), inputs, slice(None), distributed=False)
+    ref_loss, ref_grads = reference[scenario]
+    for r, results in enumerate(two_process_results):
+        loss, grads = results[scenario]
+        if scenario != "local_infonce":  # local mode: each rank's loss covers its own anchors only
+            torch.testing.assert_close(loss, ref_loss, rtol=0, atol=1e-6)
+        for grad, ref_grad in zip(grads, ref_grads):
+            torch.testing.assert_close(grad, ref_grad, rtol=0, atol=1e-6, msg=f"rank {r}, {scenario}")
+
+
+def test_gather_concatenates_in_rank_order_with_unequal_sizes(two_process_results):
+    inputs = make_inputs()
+    for r, results in enumerate(two_process_results):
+        assert results["world"] == (2, r)
+        assert results["ids"].tolist() == [0, 1, 2, 10, 11]
+        torch.testing.assert_close(results["gathered"], inputs["anchors"], rtol=0, atol=0)
+
+
+def test_single_process_is_the_identity():
+    x = torch.randn(3, 2, requires_grad=True)
+    assert (world_size(), rank()) == (1, 0)
+    assert all_gather_with_grad(x) is x
+    assert all_gather_no_grad(x) is x
+    batch = gather_batch({"anchors": x, "negatives": None}, {"labels": torch.arange(3)})
+    assert batch["anchors"] is x and batch["negatives"] is None
+    assert (batch.offset, batch.local_size, batch.global_size, batch.local_rows) == (0, 3, 3, slice(0, 3))
+    assert gathered_loss_scale() == 1.0
+    assert gathered_loss_scale(3, 3) == 1.0
+
+
+def test_gather_batch_refuses_mismatched_rows():
+    with pytest.raises(ValueError, match="same number of rows"):
+        gather_batch({"anchors": torch.zeros(3, 2)}, {"labels": torch.zeros(2)})
+    with pytest.raises(ValueError, match="local_anchors and global_anchors"):
+        gathered_loss_scale(local_anchors=3)
