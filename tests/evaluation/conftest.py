@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -37,11 +38,13 @@ class CachedEncoder:
         self.folder = folder
         self.memory: dict[str, np.ndarray] = {}
         self.unsaved = 0
-        if (folder / "texts.json").is_file() and (folder / "embeddings.npy").is_file():
+        try:
             texts = json.loads((folder / "texts.json").read_text(encoding="utf-8"))
             embeddings = np.load(folder / "embeddings.npy")
-            if len(texts) == len(embeddings):
-                self.memory = dict(zip(texts, embeddings))
+        except (OSError, ValueError):  # no cache yet, or a damaged one: start afresh
+            texts, embeddings = [], []
+        if len(texts) == len(embeddings):
+            self.memory = dict(zip(texts, embeddings))
 
     def encode(self, texts: list[str], batch_size: int = 32, show_progress_bar: bool = False) -> np.ndarray:
         new = [text for text in dict.fromkeys(texts) if text not in self.memory]
@@ -58,8 +61,12 @@ class CachedEncoder:
             self.unsaved = 0
             self.folder.mkdir(parents=True, exist_ok=True)
             texts = list(self.memory)
-            (self.folder / "texts.json").write_text(json.dumps(texts), encoding="utf-8")
-            np.save(self.folder / "embeddings.npy", np.stack([self.memory[t] for t in texts]))
+            # write aside, then rename: an interrupted save leaves the previous cache intact
+            (self.folder / "texts.json.tmp").write_text(json.dumps(texts), encoding="utf-8")
+            with (self.folder / "embeddings.npy.tmp").open("wb") as handle:
+                np.save(handle, np.stack([self.memory[t] for t in texts]))
+            os.replace(self.folder / "embeddings.npy.tmp", self.folder / "embeddings.npy")
+            os.replace(self.folder / "texts.json.tmp", self.folder / "texts.json")
 
 
 @pytest.fixture(scope="session")
