@@ -24,7 +24,7 @@ from contrasent.data.collator import ROW_ID_COLUMN, ContrastiveCollator
 from contrasent.data.columns import DEFAULT_LOSS, SUPPORTED_FORMATS, ColumnLayout, infer_layout
 from contrasent.data.validation import validate_training_data
 from contrasent.encoder import SentenceEncoder
-from contrasent.losses import InfoNCE, get_loss
+from contrasent.losses import LOSSES, InfoNCE, get_loss
 from contrasent.metrics import alignment, uniformity
 from contrasent.training.arguments import ContrastiveTrainingArguments
 from contrasent.training.false_negatives import false_negative_mask
@@ -36,8 +36,6 @@ def build_loss(args: ContrastiveTrainingArguments, layout: ColumnLayout) -> nn.M
     """The loss named by ``args.loss`` (default: the layout's), with the arguments it accepts."""
     name = args.loss or DEFAULT_LOSS[layout.mode]
     loss_class_kwargs = args.parsed_loss_kwargs()
-    from contrasent.losses import LOSSES
-
     if name not in LOSSES:
         return get_loss(name)  # raises the ValueError listing valid names
     accepted = inspect.signature(LOSSES[name]).parameters
