@@ -15,13 +15,15 @@ __version__ = "0.1.0.dev0"
 _LAZY = {
     "SentenceEncoder": "contrasent.encoder",
     "EncoderConfig": "contrasent.config",
+    "SemanticIndex": "contrasent.search",
 }
 
-__all__ = ["EncoderConfig", "SentenceEncoder", "__version__"]
+__all__ = ["EncoderConfig", "SemanticIndex", "SentenceEncoder", "__version__"]
 
 if TYPE_CHECKING:
     from contrasent.config import EncoderConfig
     from contrasent.encoder import SentenceEncoder
+    from contrasent.search import SemanticIndex
 
 
 def __getattr__(name: str) -> Any:
