@@ -318,8 +318,8 @@ class SemanticIndex:
         with model_io.atomic_folder(directory) as folder:
             np.save(folder / EMBEDDINGS_NAME, self.embeddings, allow_pickle=False)
             with open(folder / CORPUS_NAME, "w", encoding="utf-8") as file:
-                for doc_id, text in zip(self.ids, self.texts):
-                    file.write(json.dumps({"id": doc_id, "text": text}, ensure_ascii=False) + "\n")
+                file.writelines(json.dumps({"id": doc_id, "text": text}, ensure_ascii=False) + "\n"
+                                for doc_id, text in zip(self.ids, self.texts))
             if self.backend == "faiss" and self._faiss is not None and self._faiss.ntotal == len(self):
                 _import_faiss().write_index(self._faiss, str(folder / FAISS_NAME))
             (folder / METADATA_NAME).write_text(json.dumps(metadata, indent=1) + "\n", encoding="utf-8")
@@ -458,7 +458,9 @@ def read_corpus(
             except json.JSONDecodeError as error:
                 raise ValueError(f"{path}, line {number + 1}: not valid JSON ({error})") from error
             if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
-                raise ValueError(f"{path}, line {number + 1}: expected an object with a string {text_field!r} field")
+                # a malformed file, not an argument of the wrong type
+                raise ValueError(  # noqa: TRY004
+                    f"{path}, line {number + 1}: expected an object with a string {text_field!r} field")
             title = record.get(title_field) if title_field else None
             texts.append(f"{title} {record[text_field]}" if isinstance(title, str) and title else record[text_field])
             key = id_field or next((name for name in ("_id", "id") if name in record), None)
