@@ -91,6 +91,7 @@ def test_search_texts_returns_id_score_text(tiny) -> None:
     assert SemanticIndex(tiny).search("anything") == []
 
 
+@pytest.mark.slow
 def test_real_model_finds_the_related_document(minilm_dir) -> None:
     index = SemanticIndex.build(DOCS, minilm_dir)
     assert index.search("the economy: share prices dropped", top_k=1)[0].text == DOCS[1]
@@ -108,9 +109,10 @@ def test_build_from_a_datasets_column(tiny) -> None:
         SemanticIndex.from_dataset(dataset, tiny)
 
 
-@pytest.mark.parametrize("backend", ["exact", "faiss"])
-def test_save_load_round_trip(tiny, tiny_bert_dir, tmp_path, backend) -> None:
-    index = SemanticIndex.build(DOCS, tiny_bert_dir, ids=["a", 1, "c", 3, "e"], backend=backend)
+@pytest.mark.parametrize(("backend", "factory"), [("exact", "Flat"), ("faiss", "Flat"), ("faiss", "HNSW32")])
+def test_save_load_round_trip(tiny, tiny_bert_dir, tmp_path, backend, factory) -> None:
+    index = SemanticIndex.build(DOCS, tiny_bert_dir, ids=["a", 1, "c", 3, "e"], backend=backend,
+                                faiss_factory=factory)
     before = index.search(["cats", "finance"], top_k=3)
     index.save(tmp_path / "index")
     assert sorted(p.name for p in (tmp_path / "index").iterdir()) == sorted(
@@ -121,6 +123,7 @@ def test_save_load_round_trip(tiny, tiny_bert_dir, tmp_path, backend) -> None:
     assert loaded.search(["cats", "finance"], top_k=3) == before
     if backend == "faiss":
         assert loaded._faiss is not None and loaded._faiss.ntotal == 5  # read, not rebuilt
+        assert type(loaded._faiss).__name__ == ("IndexFlatIP" if factory == "Flat" else "IndexHNSWFlat")
     loaded.add(["one more"])
     assert loaded.ids[-1] == 5 and len(loaded.search("one more", top_k=6)) == 6
     assert len(SemanticIndex.load(tmp_path / "index", tiny)) == 5  # an explicitly passed model

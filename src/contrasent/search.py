@@ -76,7 +76,7 @@ class SemanticIndex:
     Example:
         >>> index = SemanticIndex.build(["A cat sat.", "Stocks fell."], "sentence-transformers/all-MiniLM-L6-v2")
         >>> index.search("markets dropped", top_k=1)
-        [SearchResult(id=1, score=0.48, text='Stocks fell.')]
+        [SearchResult(id=1, score=..., text='Stocks fell.')]
     """
 
     def __init__(
