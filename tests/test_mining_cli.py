@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 
 import datasets
-import pytest
 
 from contrasent.cli import main
 
@@ -33,6 +33,7 @@ def test_mine_command_writes_negative_columns(tmp_path, tiny_bert_dir, capsys):
     assert list((tmp_path / "cache").glob("embeddings-*.npy"))
 
 
-def test_mine_command_reports_a_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="data: .*missing.jsonl does not exist"):
-        main(["mine", str(tmp_path / "missing.jsonl"), "--model", "m", "--output", str(tmp_path / "o.jsonl")])
+def test_mine_command_reports_a_missing_file(tmp_path, capsys):
+    status = main(["mine", str(tmp_path / "missing.jsonl"), "--model", "m", "--output", str(tmp_path / "o.jsonl")])
+    assert status == 1
+    assert re.search(r"contrasent mine: error: data: .*missing.jsonl does not exist", capsys.readouterr().err)

@@ -17,13 +17,22 @@ _LAZY = {
     "EncoderConfig": "contrasent.config",
     "ContrastiveTrainer": "contrasent.training",
     "ContrastiveTrainingArguments": "contrasent.training",
+    "SemanticIndex": "contrasent.search",
 }
 
-__all__ = ["ContrastiveTrainer", "ContrastiveTrainingArguments", "EncoderConfig", "SentenceEncoder", "__version__"]
+__all__ = [
+    "ContrastiveTrainer",
+    "ContrastiveTrainingArguments",
+    "EncoderConfig",
+    "SemanticIndex",
+    "SentenceEncoder",
+    "__version__",
+]
 
 if TYPE_CHECKING:
     from contrasent.config import EncoderConfig
     from contrasent.encoder import SentenceEncoder
+    from contrasent.search import SemanticIndex
     from contrasent.training import ContrastiveTrainer, ContrastiveTrainingArguments
 
 

@@ -133,12 +133,25 @@ def add_mine_command(subparsers: argparse._SubParsersAction) -> None:
     add_mine_parser(subparsers)
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_evaluate_command, add_mine_command]
+def add_search_commands(subparsers: argparse._SubParsersAction) -> None:
+    """``contrasent search MODEL --corpus FILE QUERY...`` and ``contrasent serve MODEL --corpus FILE``."""
+    from contrasent.cli_search import add_search_parser, add_serve_parser
+
+    add_search_parser(subparsers)
+    add_serve_parser(subparsers)
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    add_evaluate_command, add_mine_command, add_search_commands,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``contrasent`` parser with every subcommand of :data:`SUBCOMMANDS`."""
+    from contrasent import __version__
+
     parser = argparse.ArgumentParser(prog="contrasent", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"contrasent {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add_command in SUBCOMMANDS:
         add_command(subparsers)
@@ -149,10 +162,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``contrasent`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        return args.handler(args) or 0
     except CommandError as error:
         print(f"contrasent {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except (OSError, ValueError) as error:  # a file, model or argument the user gave: one line, no traceback
+        print(f"contrasent {args.command}: error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

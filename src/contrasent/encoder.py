@@ -14,6 +14,14 @@ from torch import nn
 
 from contrasent import model_io
 from contrasent.config import EncoderConfig
+from contrasent.model_card import (
+    CARD_NAME,
+    CardData,
+    ModelFacts,
+    load_card_data,
+    render_model_card,
+    save_card_data,
+)
 from contrasent.pooling import needs_all_hidden_states, pool
 
 # Keyword arguments of ``from_pretrained`` that set the encoder; the rest go to the backbone/tokenizer.
@@ -47,6 +55,8 @@ class SentenceEncoder(nn.Module):
         backbone: any ``transformers.AutoModel`` (a model without a task head).
         tokenizer: its tokenizer (a fast tokenizer is strongly recommended: ``encode`` tokenizes in bulk).
         config: pooling, head and normalization settings (:class:`~contrasent.EncoderConfig`).
+        card_data: what the model card says about training and evaluation
+            (:class:`~contrasent.model_card.CardData`; the trainer fills it); saved and reloaded with the model.
 
     The head is applied in training mode always, and in eval mode only if ``config.head_at_inference``.
 
@@ -57,12 +67,19 @@ class SentenceEncoder(nn.Module):
         (2, 384)
     """
 
-    def __init__(self, backbone: nn.Module, tokenizer: Any, config: EncoderConfig | None = None) -> None:
+    def __init__(
+        self,
+        backbone: nn.Module,
+        tokenizer: Any,
+        config: EncoderConfig | None = None,
+        card_data: CardData | None = None,
+    ) -> None:
         super().__init__()
         self.backbone = backbone
         self.tokenizer = tokenizer
         self.config = config or EncoderConfig()
         _check_vocabulary(backbone, tokenizer)
+        self.card_data = card_data or CardData()
         hidden = self.hidden_size
         self.head = (
             ProjectionHead(hidden, self.config.head_dim or hidden, self.config.head_activation)
@@ -250,15 +267,15 @@ class SentenceEncoder(nn.Module):
                            "torch.load(weights_only=True), which refuses anything but tensors", backbone_dir)
         backbone = AutoModel.from_pretrained(backbone_dir, trust_remote_code=trust_remote_code, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(backbone_dir, trust_remote_code=trust_remote_code)
-        encoder = cls(backbone, tokenizer, config)
+        encoder = cls(backbone, tokenizer, config, load_card_data(folder))
         if encoder.head is not None and head_weights is not None and head_weights.is_file():
             state = load_file(head_weights)
             if state["linear.weight"].shape == encoder.head.linear.weight.shape:
                 encoder.head.load_state_dict(state)
         return encoder
 
-    def save_pretrained(self, save_directory: str | os.PathLike) -> None:
-        """Save weights (safetensors), tokenizer and settings, in a folder every tool reads.
+    def save_pretrained(self, save_directory: str | os.PathLike, *, model_id: str | None = None) -> None:
+        """Save weights (safetensors), tokenizer, settings and a model card, in a folder every tool reads.
 
         The folder loads with :meth:`from_pretrained` (bit-identical embeddings), with
         ``transformers.AutoModel.from_pretrained`` (the backbone) and, when the pooling has a
@@ -267,6 +284,10 @@ class SentenceEncoder(nn.Module):
 
         Writing is atomic: everything goes to a temporary sibling folder that then replaces
         ``save_directory``; an error midway leaves a previous model there intact.
+
+        The folder's ``README.md`` is a model card (see :mod:`contrasent.model_card`): Hub metadata,
+        settings, :attr:`card_data` (training, evaluation) and usage code; ``model_id`` is the name its
+        usage code loads (default: ``save_directory`` as given). :meth:`push_to_hub` passes the repo id.
         """
         from safetensors.torch import save_file
 
@@ -282,6 +303,33 @@ class SentenceEncoder(nn.Module):
                 model_io.write_head_config(folder, self.hidden_size, config)
                 state = {name: tensor.detach().contiguous().cpu() for name, tensor in self.head.state_dict().items()}
                 save_file(state, Path(folder) / model_io.HEAD_DIR / model_io.HEAD_WEIGHTS_NAME)
+            save_card_data(folder, self.card_data)
+            facts = ModelFacts(
+                model_id=model_id or str(save_directory), config=config, embedding_dim=self.embedding_dim,
+                hidden_size=self.hidden_size, backbone_class=type(self.backbone).__name__,
+                sentence_transformers_incompatibility=model_io.sentence_transformers_incompatibility(config),
+            )
+            (folder / CARD_NAME).write_text(render_model_card(facts, self.card_data), encoding="utf-8")
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        private: bool | None = None,
+        token: str | None = None,
+        commit_message: str | None = None,
+        save_directory: str | os.PathLike | None = None,
+    ) -> str:
+        """Save (model card included) and upload to the Hugging Face Hub; return the commit URL.
+
+        Creates ``repo_id`` if needed (``private`` applies then). ``save_directory`` keeps the saved folder
+        (default: a temporary one). Raises ``OSError`` naming the endpoint and repository when the Hub
+        cannot be reached or refuses; the local save is complete by then. See :func:`contrasent.hub.push_to_hub`.
+        """
+        from contrasent.hub import push_to_hub
+
+        return push_to_hub(self, repo_id, private=private, token=token, commit_message=commit_message,
+                           save_directory=save_directory)
 
     def __repr__(self) -> str:
         return (f"SentenceEncoder(backbone={type(self.backbone).__name__}, dim={self.embedding_dim}, "

@@ -1,0 +1,69 @@
+"""Pushing a saved encoder to the Hugging Face Hub (create the repository, upload the folder).
+
+The model is first saved completely (``SentenceEncoder.save_pretrained``, model card included), then
+uploaded with ``huggingface_hub``: ``create_repo(exist_ok=True)`` and ``upload_folder``. A failure to
+reach or write to the Hub raises an ``OSError`` that names the repository, the endpoint and the local
+folder; the local save is already complete by then.
+
+``HF_ENDPOINT`` (read by ``huggingface_hub`` when it is imported) points the upload at another Hub,
+e.g. a private deployment.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from contrasent.encoder import SentenceEncoder
+
+
+def push_to_hub(
+    encoder: SentenceEncoder,
+    repo_id: str,
+    *,
+    private: bool | None = None,
+    token: str | None = None,
+    commit_message: str | None = None,
+    save_directory: str | os.PathLike | None = None,
+) -> str:
+    """Save ``encoder`` and upload the folder to the Hub repository ``repo_id``; return the commit URL.
+
+    Args:
+        encoder: the model to push.
+        repo_id: ``"user/name"`` or ``"org/name"``; created if it does not exist.
+        private: create the repository private (ignored when it already exists).
+        token: a Hub token with write access (default: ``HF_TOKEN`` or the saved login).
+        commit_message: default ``"Upload sentence encoder with contrasent"``.
+        save_directory: save here first and keep the folder; default: a temporary folder, removed
+            afterwards.
+
+    Raises:
+        OSError: the Hub could not be reached or refused the upload (the message names the endpoint,
+            the repository and, when ``save_directory`` is given, the complete local save).
+    """
+    from huggingface_hub import HfApi
+
+    if not isinstance(repo_id, str) or not repo_id.strip("/"):
+        raise ValueError(f"repo_id must be a non-empty string like 'user/model-name', got {repo_id!r}")
+    with tempfile.TemporaryDirectory(prefix="contrasent-push-") as scratch:
+        folder = Path(save_directory) if save_directory is not None else Path(scratch) / "model"
+        encoder.save_pretrained(folder, model_id=repo_id)
+        api = HfApi(token=token)
+        try:
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            commit = api.upload_folder(
+                repo_id=repo_id, folder_path=folder,
+                commit_message=commit_message or "Upload sentence encoder with contrasent",
+            )
+        except Exception as error:  # the Hub client raises many types; all mean "not pushed"
+            kept = (f"The model is saved completely in {folder}; push it again when the Hub is reachable."
+                    if save_directory is not None else
+                    "Pass save_directory=... to keep a local copy when a push fails.")
+            raise OSError(
+                f"could not push to Hugging Face Hub repository {repo_id!r} at {api.endpoint} "
+                f"({type(error).__name__}: {error}). {kept}"
+            ) from error
+    return str(commit.commit_url) if hasattr(commit, "commit_url") else str(commit)

@@ -1,0 +1,468 @@
+"""`SemanticIndex`: embed a corpus once, then find the texts nearest to queries.
+
+Scores are cosine similarities (``similarity="cosine"``: embeddings L2-normalized when added, queries
+when searched) or raw dot products (``"dot"``). Two backends:
+
+- ``"exact"`` (default): brute force, ``scores = Q @ Cᵀ`` over chunks of the corpus, keeping a running
+  top-k; memory is bounded by ``query_chunk × corpus_chunk`` scores. ``dtype="bfloat16"`` does the
+  products in bf16 (about 2x faster on CPUs with bf16 units) to select candidates, then rescores those
+  in float32, so returned scores are exact and only near-ties at the k-th place can differ.
+- ``"faiss"`` (``pip install 'contrasent[faiss]'``): any inner-product faiss index built from a factory
+  string: ``"Flat"`` (exact, ``IndexFlatIP``), ``"HNSW32"``, ``"IVF1024,Flat"`` ... for large corpora.
+
+Saved folders hold no pickle: ``embeddings.npy`` (float32, loaded with ``allow_pickle=False``),
+``corpus.jsonl`` (ids and texts), ``index.json`` (settings and the model's identity), and
+``faiss.index`` (faiss's own format) when the faiss index was built. Loading refuses a model of another
+dimension, or one whose embeddings of a few fixed probe sentences differ from those recorded at build
+time (a different model, or the same name with other weights).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from contrasent import model_io
+
+if TYPE_CHECKING:
+    import torch
+
+    from contrasent.encoder import SentenceEncoder
+
+INDEX_FORMAT = "contrasent-semantic-index"
+INDEX_VERSION = 1
+METADATA_NAME = "index.json"
+EMBEDDINGS_NAME = "embeddings.npy"
+CORPUS_NAME = "corpus.jsonl"
+FAISS_NAME = "faiss.index"
+SIMILARITIES = ("cosine", "dot")
+BACKENDS = ("exact", "faiss")
+PROBE_TEXTS = (
+    "A man is playing a guitar on stage.",
+    "The central bank raised interest rates again.",
+    "Mitochondria produce most of the cell's energy.",
+)
+# Probe embeddings of the same model agree to ~1e-6 across machines and thread counts; other models
+# (or other weights) give cosines far below this.
+_SAME_MODEL_MIN_COSINE = 0.999
+
+
+class SearchResult(NamedTuple):
+    """One hit: the document's id, its score (cosine or dot product) and its text."""
+
+    id: Any
+    score: float
+    text: str
+
+
+class SemanticIndex:
+    """A corpus of texts, their embeddings under one model, and nearest-neighbour search.
+
+    Args:
+        model: a :class:`~contrasent.SentenceEncoder`, or a folder / Hub id to load one from.
+        similarity: ``"cosine"`` (default) or ``"dot"``.
+        backend: ``"exact"`` (default) or ``"faiss"``.
+        dtype: precision of the exact search's products: ``"float32"`` or ``"bfloat16"``.
+        faiss_factory: faiss index description for ``backend="faiss"`` (default ``"Flat"``: exact).
+        batch_size: texts per forward pass when encoding.
+        model_name: recorded in saved indexes so ``load`` can reload the model; defaults to ``model``
+            when that is a path or id.
+
+    Example:
+        >>> index = SemanticIndex.build(["A cat sat.", "Stocks fell."], "sentence-transformers/all-MiniLM-L6-v2")
+        >>> index.search("markets dropped", top_k=1)
+        [SearchResult(id=1, score=..., text='Stocks fell.')]
+    """
+
+    def __init__(
+        self,
+        model: SentenceEncoder | str | os.PathLike,
+        *,
+        similarity: str = "cosine",
+        backend: str = "exact",
+        dtype: str = "float32",
+        faiss_factory: str = "Flat",
+        batch_size: int = 64,
+        model_name: str | None = None,
+    ) -> None:
+        if similarity not in SIMILARITIES:
+            raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"dtype must be 'float32' or 'bfloat16', got {dtype!r}")
+        if isinstance(model, (str, os.PathLike)):
+            from contrasent.encoder import SentenceEncoder
+
+            model_name = model_name or str(model)
+            model = SentenceEncoder.from_pretrained(model)
+        self.model = model
+        self.model_name = model_name
+        self.similarity = similarity
+        self.backend = backend
+        self.dtype = dtype
+        self.faiss_factory = faiss_factory
+        self.batch_size = batch_size
+        self.ids: list[Any] = []
+        self.texts: list[str] = []
+        self._id_positions: dict[Any, int] = {}
+        self._blocks: list[np.ndarray] = []
+        self._matrix: torch.Tensor | None = None  # the blocks joined, in the search dtype
+        self._faiss: Any = None
+
+    # ------------------------------------------------------------------------------------------------
+    # Building
+    # ------------------------------------------------------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        texts: Iterable[str],
+        model: SentenceEncoder | str | os.PathLike,
+        ids: Iterable[Any] | None = None,
+        **options: Any,
+    ) -> SemanticIndex:
+        """Encode ``texts`` (a list, or a ``datasets`` column) with ``model`` into a new index."""
+        index = cls(model, **options)
+        index.add(texts, ids)
+        return index
+
+    @classmethod
+    def from_dataset(
+        cls,
+        dataset: Any,
+        model: SentenceEncoder | str | os.PathLike,
+        text_column: str = "text",
+        id_column: str | None = None,
+        **options: Any,
+    ) -> SemanticIndex:
+        """Index one column of a ``datasets.Dataset`` (ids from ``id_column``, default: row numbers)."""
+        for column in (text_column, id_column):
+            if column is not None and column not in dataset.column_names:
+                raise ValueError(f"dataset has no column {column!r}; its columns are {dataset.column_names}")
+        return cls.build(dataset[text_column], model, dataset[id_column] if id_column else None, **options)
+
+    def add(
+        self,
+        texts: Iterable[str],
+        ids: Iterable[Any] | None = None,
+        embeddings: np.ndarray | None = None,
+    ) -> None:
+        """Add documents.
+
+        Args:
+            texts: the documents (a list, any iterable of strings, or a ``datasets`` column).
+            ids: one per text, unique across the index, JSON-serializable (str or int); default: the
+                running position (0, 1, 2 ... across calls).
+            embeddings: (len(texts), dim) precomputed embeddings of ``texts`` under this index's model;
+                default: encode them.
+        """
+        texts = list(texts)
+        for position, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"texts[{position}] is {type(text).__name__}, expected str")
+        ids = list(range(len(self.ids), len(self.ids) + len(texts))) if ids is None else list(ids)
+        if len(ids) != len(texts):
+            raise ValueError(f"got {len(ids)} ids for {len(texts)} texts; pass one id per text")
+        for doc_id in ids:
+            if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
+                raise TypeError(f"ids must be str or int, got {doc_id!r} ({type(doc_id).__name__})")
+        duplicates = sorted({str(i) for i in ids if i in self._id_positions} | _repeated(ids))
+        if duplicates:
+            raise ValueError(f"duplicate ids {duplicates[:5]}{' ...' if len(duplicates) > 5 else ''}: ids must be unique")
+        if embeddings is None:
+            embeddings = self._encode(texts) if texts else np.zeros((0, self.dim), np.float32)
+        else:
+            embeddings = np.asarray(embeddings, dtype=np.float32)
+            if embeddings.shape != (len(texts), self.dim):
+                raise ValueError(
+                    f"embeddings have shape {embeddings.shape}, expected ({len(texts)}, {self.dim}): "
+                    "one row per text, the model's embedding dimension"
+                )
+            if self.similarity == "cosine":
+                embeddings = _normalize(embeddings)
+        for doc_id in ids:
+            self._id_positions[doc_id] = len(self._id_positions)
+        self.ids += ids
+        self.texts += texts
+        self._blocks.append(np.ascontiguousarray(embeddings))
+        self._matrix = None
+
+    # ------------------------------------------------------------------------------------------------
+    # Properties
+    # ------------------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def dim(self) -> int:
+        return self.model.embedding_dim
+
+    @property
+    def embeddings(self) -> np.ndarray:
+        """(len(self), dim) float32 corpus embeddings (normalized when ``similarity="cosine"``)."""
+        if len(self._blocks) != 1:
+            self._blocks = [np.concatenate(self._blocks) if self._blocks else np.zeros((0, self.dim), np.float32)]
+        return self._blocks[0]
+
+    # ------------------------------------------------------------------------------------------------
+    # Searching
+    # ------------------------------------------------------------------------------------------------
+    def search(self, queries: str | Sequence[str], top_k: int = 10) -> list[SearchResult] | list[list[SearchResult]]:
+        """The ``top_k`` best documents for each query, best first.
+
+        Returns:
+            for one string, a list of :class:`SearchResult` ``(id, score, text)``; for a list of
+            queries, one such list per query. Fewer than ``top_k`` when the index is smaller.
+        """
+        single = isinstance(queries, str)
+        batch = [queries] if single else list(queries)
+        scores, positions = self.search_embeddings(self._encode(batch), top_k)
+        results = [
+            [SearchResult(self.ids[p], float(s), self.texts[p]) for s, p in zip(row_s, row_p) if p >= 0]
+            for row_s, row_p in zip(scores, positions)
+        ]
+        return results[0] if single else results
+
+    def search_embeddings(self, queries: np.ndarray, top_k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Search with query embeddings (Q, dim): returns float32 scores and int64 positions, (Q, k).
+
+        ``k = min(top_k, len(self))``; positions index :attr:`ids` / :attr:`texts`. Queries are
+        normalized here when ``similarity="cosine"``.
+        """
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k <= 0:
+            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        queries = np.asarray(queries, dtype=np.float32)
+        if queries.ndim != 2 or queries.shape[1] != self.dim:
+            raise ValueError(f"query embeddings have shape {queries.shape}, expected (n, {self.dim})")
+        if self.similarity == "cosine":
+            queries = _normalize(queries)
+        k = min(top_k, len(self))
+        if k == 0:
+            return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+        if self.backend == "faiss":
+            scores, positions = self._faiss_index().search(np.ascontiguousarray(queries), k)
+            return scores.astype(np.float32), positions.astype(np.int64)
+        return self._exact_search(queries, k)
+
+    def _exact_search(
+        self, queries: np.ndarray, k: int, query_chunk: int = 256, corpus_chunk: int = 32768
+    ) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        matrix = self._search_matrix()
+        all_scores, all_positions = [], []
+        for q_start in range(0, len(queries), query_chunk):
+            query = torch.from_numpy(queries[q_start:q_start + query_chunk])
+            best_scores = torch.empty((len(query), 0))
+            best_positions = torch.empty((len(query), 0), dtype=torch.long)
+            for c_start in range(0, matrix.shape[0], corpus_chunk):
+                block = matrix[c_start:c_start + corpus_chunk]
+                scores = (query.to(block.dtype) @ block.T).float()
+                top = scores.topk(min(k, scores.shape[1]), dim=1)
+                merged_scores = torch.cat([best_scores, top.values], dim=1)
+                merged_positions = torch.cat([best_positions, top.indices + c_start], dim=1)
+                keep = merged_scores.topk(min(k, merged_scores.shape[1]), dim=1).indices
+                best_scores = merged_scores.gather(1, keep)
+                best_positions = merged_positions.gather(1, keep)
+            if matrix.dtype != torch.float32:  # rescore the candidates exactly, then re-sort
+                corpus = torch.from_numpy(self.embeddings)
+                best_scores = (corpus[best_positions] * query[:, None, :]).sum(-1)
+                order = best_scores.argsort(dim=1, descending=True)
+                best_scores, best_positions = best_scores.gather(1, order), best_positions.gather(1, order)
+            all_scores.append(best_scores.numpy())
+            all_positions.append(best_positions.numpy())
+        return np.concatenate(all_scores).astype(np.float32), np.concatenate(all_positions).astype(np.int64)
+
+    def _search_matrix(self) -> torch.Tensor:
+        import torch
+
+        if self._matrix is None or self._matrix.shape[0] != len(self):
+            matrix = torch.from_numpy(self.embeddings)
+            self._matrix = matrix.to(torch.bfloat16) if self.dtype == "bfloat16" else matrix
+        return self._matrix
+
+    def _faiss_index(self) -> Any:
+        faiss = _import_faiss()
+        if self._faiss is None and self.faiss_factory == "Flat":
+            self._faiss = faiss.IndexFlatIP(self.dim)
+        elif self._faiss is None:
+            self._faiss = faiss.index_factory(self.dim, self.faiss_factory, faiss.METRIC_INNER_PRODUCT)
+        if not self._faiss.is_trained:
+            self._faiss.train(self.embeddings)
+        if self._faiss.ntotal < len(self):
+            self._faiss.add(self.embeddings[self._faiss.ntotal:])
+        return self._faiss
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self.model.encode(
+            texts, batch_size=self.batch_size, normalize=True if self.similarity == "cosine" else None,
+        ))
+
+    # ------------------------------------------------------------------------------------------------
+    # Saving and loading
+    # ------------------------------------------------------------------------------------------------
+    def save(self, directory: str | os.PathLike) -> None:
+        """Write the index to ``directory`` (atomically: a failure leaves a previous index intact)."""
+        probes = np.asarray(self.model.encode(list(PROBE_TEXTS), normalize=False))
+        metadata = {
+            "format": INDEX_FORMAT, "version": INDEX_VERSION, "model": self.model_name,
+            "embedding_dim": self.dim, "count": len(self), "similarity": self.similarity,
+            "backend": self.backend, "dtype": self.dtype, "faiss_factory": self.faiss_factory,
+            "model_probe": {"texts": list(PROBE_TEXTS), "embeddings": probes.tolist()},
+        }
+        with model_io.atomic_folder(directory) as folder:
+            np.save(folder / EMBEDDINGS_NAME, self.embeddings, allow_pickle=False)
+            with open(folder / CORPUS_NAME, "w", encoding="utf-8") as file:
+                file.writelines(json.dumps({"id": doc_id, "text": text}, ensure_ascii=False) + "\n"
+                                for doc_id, text in zip(self.ids, self.texts))
+            if self.backend == "faiss" and self._faiss is not None and self._faiss.ntotal == len(self):
+                _import_faiss().write_index(self._faiss, str(folder / FAISS_NAME))
+            (folder / METADATA_NAME).write_text(json.dumps(metadata, indent=1) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(
+        cls,
+        directory: str | os.PathLike,
+        model: SentenceEncoder | str | os.PathLike | None = None,
+        **options: Any,
+    ) -> SemanticIndex:
+        """Read an index written by :meth:`save`.
+
+        Args:
+            directory: the folder.
+            model: the model to search with; default: the one recorded at build time (``model_name``).
+            **options: override the saved ``backend``, ``dtype``, ``faiss_factory``, ``batch_size``.
+
+        Raises:
+            FileNotFoundError: ``directory`` or one of its files is missing.
+            ValueError: not an index folder, inconsistent files, or ``model`` is not the model the index
+                was built with (other dimension, or other embeddings of the probe sentences).
+        """
+        folder = Path(directory)
+        metadata_path = folder / METADATA_NAME
+        if not metadata_path.is_file():
+            raise FileNotFoundError(f"{metadata_path} not found: {folder} is not a saved SemanticIndex")
+        try:
+            metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{metadata_path}: not valid JSON ({error})") from error
+        if metadata.get("format") != INDEX_FORMAT or metadata.get("version") != INDEX_VERSION:
+            raise ValueError(f"{metadata_path}: expected format {INDEX_FORMAT!r} version {INDEX_VERSION}, got "
+                             f"{metadata.get('format')!r} version {metadata.get('version')!r}")
+        if model is None:
+            if not metadata.get("model"):
+                raise ValueError(f"{metadata_path} records no model name: pass model=... to load()")
+            model = metadata["model"]
+        settings = {key: metadata[key] for key in ("backend", "dtype", "faiss_factory")}
+        index = cls(model, similarity=metadata["similarity"], **{**settings, **options},
+                    model_name=metadata.get("model") if not isinstance(model, (str, os.PathLike)) else str(model))
+        index._check_same_model(metadata, folder)
+
+        embeddings = np.load(folder / EMBEDDINGS_NAME, allow_pickle=False)
+        ids, texts = [], []
+        with open(folder / CORPUS_NAME, encoding="utf-8") as file:
+            for line in file:
+                record = json.loads(line)
+                ids.append(record["id"])
+                texts.append(record["text"])
+        expected = (metadata["count"], metadata["embedding_dim"])
+        if embeddings.shape != expected or embeddings.dtype != np.float32 or len(ids) != expected[0]:
+            raise ValueError(f"{folder}: {EMBEDDINGS_NAME} is {embeddings.dtype} {embeddings.shape} and "
+                             f"{CORPUS_NAME} has {len(ids)} lines; {METADATA_NAME} says {expected[0]} float32 "
+                             f"rows of dimension {expected[1]}")
+        index.ids, index.texts, index._blocks = ids, texts, [embeddings]
+        index._id_positions = {doc_id: position for position, doc_id in enumerate(ids)}
+        if index.backend == "faiss" and (folder / FAISS_NAME).is_file() and index.faiss_factory == metadata["faiss_factory"]:
+            stored = _import_faiss().read_index(str(folder / FAISS_NAME))
+            if stored.ntotal == len(ids) and stored.d == index.dim:
+                index._faiss = stored
+        return index
+
+    def _check_same_model(self, metadata: dict[str, Any], folder: Path) -> None:
+        built_with = metadata.get("model") or "an unnamed model"
+        if metadata["embedding_dim"] != self.dim:
+            raise ValueError(
+                f"the index in {folder} was built with {built_with} ({metadata['embedding_dim']}-dimensional "
+                f"embeddings), but the model given gives {self.dim}-dimensional embeddings; load it with the "
+                "model it was built with, or rebuild the index"
+            )
+        probe = metadata["model_probe"]
+        recorded = np.asarray(probe["embeddings"], dtype=np.float32)
+        current = np.asarray(self.model.encode(list(probe["texts"]), normalize=False))
+        cosines = (_normalize(recorded) * _normalize(current)).sum(axis=1)
+        if cosines.min() < _SAME_MODEL_MIN_COSINE:
+            raise ValueError(
+                f"the index in {folder} was built with a different model ({built_with}): the model given "
+                f"embeds the index's probe sentences differently (cosine {cosines.min():.3f} < "
+                f"{_SAME_MODEL_MIN_COSINE}); load it with the model it was built with, or rebuild the index"
+            )
+
+    def __repr__(self) -> str:
+        return (f"SemanticIndex(documents={len(self)}, dim={self.dim}, model={self.model_name!r}, "
+                f"similarity={self.similarity!r}, backend={self.backend!r})")
+
+
+def _normalize(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
+    return (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def _repeated(ids: list[Any]) -> set[str]:
+    seen: set[Any] = set()
+    return {str(i) for i in ids if i in seen or seen.add(i)}
+
+
+def _import_faiss() -> Any:
+    try:
+        import faiss
+    except ImportError as error:
+        raise ImportError(
+            "backend='faiss' needs the faiss package: pip install 'contrasent[faiss]' (faiss-cpu)"
+        ) from error
+    return faiss
+
+
+# ----------------------------------------------------------------------------------------------------
+# Corpus files
+# ----------------------------------------------------------------------------------------------------
+def read_corpus(
+    path: str | os.PathLike, text_field: str = "text", title_field: str | None = "title", id_field: str | None = None,
+) -> tuple[list[Any], list[str]]:
+    """Read ``(ids, texts)`` from a corpus file.
+
+    ``.jsonl``: one JSON object per line (BEIR's ``corpus.jsonl`` as is): the text is
+    ``title + " " + text`` when ``title_field`` is present and non-empty; the id is ``id_field``, else
+    ``_id`` or ``id`` when present, else the line number. Any other extension: one text per line
+    (empty lines skipped), ids are line numbers.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"corpus file {path} not found")
+    ids: list[Any] = []
+    texts: list[str] = []
+    with open(path, encoding="utf-8") as file:
+        for number, line in enumerate(file):
+            if not line.strip():
+                continue
+            if path.suffix != ".jsonl":
+                ids.append(number)
+                texts.append(line.rstrip("\n"))
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}, line {number + 1}: not valid JSON ({error})") from error
+            if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
+                # a malformed file, not an argument of the wrong type
+                raise ValueError(  # noqa: TRY004
+                    f"{path}, line {number + 1}: expected an object with a string {text_field!r} field")
+            title = record.get(title_field) if title_field else None
+            texts.append(f"{title} {record[text_field]}" if isinstance(title, str) and title else record[text_field])
+            key = id_field or next((name for name in ("_id", "id") if name in record), None)
+            ids.append(record[key] if key else number)
+    return ids, texts

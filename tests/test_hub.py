@@ -1,0 +1,185 @@
+"""push_to_hub against a local stand-in for the Hub's HTTP API, and against a Hub that cannot be reached.
+
+The stand-in is a real HTTP server on 127.0.0.1 implementing the four endpoints ``create_repo`` and
+``upload_folder`` call: ``POST /api/repos/create``, ``POST /api/validate-yaml`` (the card's metadata,
+checked here by parsing it with ``huggingface_hub.ModelCard``, model-index included),
+``POST /api/models/{repo}/preupload/{revision}`` and ``POST /api/models/{repo}/commit/{revision}``
+(ndjson). Its preupload answer puts every file in the
+"regular" upload mode (content inline, base64, in the commit), as the real Hub does for small text
+files; the real Hub would send safetensors through LFS/xet storage, which the stand-in does not
+implement. The push runs in a child process with ``HF_ENDPOINT`` set, exactly as a user would point
+``huggingface_hub`` at another endpoint.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from contrasent import SentenceEncoder
+
+REPO_ID = "someone/tiny-encoder"
+PUSH_SCRIPT = """
+import sys
+from contrasent import SentenceEncoder
+from contrasent.model_card import CardData
+
+encoder = SentenceEncoder.from_pretrained(sys.argv[1], pooling="cls", head=True, head_dim=16, normalize=True)
+encoder.card_data = CardData(
+    base_model="prajjwal1/bert-tiny", datasets=["princeton-nlp/datasets-for-simcse"],
+    objective="InfoNCE over in-batch negatives (unsupervised SimCSE)",
+    hyperparameters={"learning_rate": 3e-5, "temperature": 0.05},
+    evaluation={"STS-B dev": {"spearman": 82.1}, "scifact": {"ndcg@10": 64.5}}, license="apache-2.0",
+)
+try:
+    url = encoder.push_to_hub(sys.argv[2], private=True, save_directory=sys.argv[3], commit_message="first")
+except OSError as error:
+    print("OSError:", error)
+    sys.exit(3)
+print("pushed:", url)
+"""
+
+
+class HubStandIn(BaseHTTPRequestHandler):
+    """Records every request; writes committed files under ``server.repos / repo_id``."""
+
+    def log_message(self, *args: object) -> None:  # keep pytest output clean
+        pass
+
+    def _reply(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self.server.calls.append(("GET", self.path, None))
+        self._reply(404, {"error": "not implemented by the stand-in"})
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.calls.append(("POST", self.path.split("?")[0], self.headers.get("Authorization")))
+        endpoint = f"http://{self.server.server_address[0]}:{self.server.server_address[1]}"
+        parts = self.path.split("?")[0].strip("/").split("/")
+        if parts == ["api", "repos", "create"]:
+            payload = json.loads(body)
+            self.server.created.append(payload)
+            self._reply(200, {"url": f"{endpoint}/{payload['organization']}/{payload['name']}"})
+        elif parts == ["api", "validate-yaml"]:
+            from huggingface_hub import ModelCard
+
+            try:
+                ModelCard(json.loads(body)["content"], ignore_metadata_errors=False)
+            except ValueError as error:
+                self._reply(400, {"errors": [{"message": str(error)}]})
+                return
+            self.server.validated += 1
+            self._reply(200, {"errors": [], "warnings": []})
+        elif parts[:2] == ["api", "models"] and parts[4] == "preupload":
+            files = json.loads(body)["files"]
+            self._reply(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
+                                        for f in files]})
+        elif parts[:2] == ["api", "models"] and parts[4] == "commit":
+            repo = self.server.repos / parts[2] / parts[3]
+            lines = [json.loads(line) for line in body.splitlines() if line.strip()]
+            assert lines[0]["key"] == "header"
+            self.server.messages.append(lines[0]["value"]["summary"])
+            for line in lines[1:]:
+                assert line["key"] == "file", line  # only the regular path is implemented
+                target = repo / line["value"]["path"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(base64.b64decode(line["value"]["content"]))
+            self._reply(200, {"commitUrl": f"{endpoint}/{parts[2]}/{parts[3]}/commit/{'a' * 40}",
+                              "commitOid": "a" * 40})
+        else:
+            self._reply(404, {"error": f"not implemented by the stand-in: {self.path}"})
+
+
+@pytest.fixture
+def hub(tmp_path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), HubStandIn)
+    server.calls, server.created, server.messages, server.repos = [], [], [], tmp_path / "hub"
+    server.validated = 0
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def run_push(model_dir: Path, endpoint: str, save_dir: Path) -> subprocess.CompletedProcess:
+    src = Path(__file__).resolve().parents[1] / "src"
+    env = {**os.environ, "HF_ENDPOINT": endpoint, "HF_TOKEN": "hf_standin_token",
+           "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+           "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")])}
+    env.pop("HF_HUB_OFFLINE", None)
+    return subprocess.run([sys.executable, "-c", PUSH_SCRIPT, str(model_dir), REPO_ID, str(save_dir)],
+                          check=False, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_push_to_hub_uploads_a_loadable_model_with_a_parsable_card(hub, tiny_bert_dir, tmp_path) -> None:
+    from huggingface_hub import ModelCard
+
+    host, port = hub.server_address
+    result = run_push(tiny_bert_dir, f"http://{host}:{port}", tmp_path / "local")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"http://{host}:{port}/{REPO_ID}/commit/" in result.stdout
+
+    assert hub.created == [{"name": "tiny-encoder", "organization": "someone", "visibility": "private"}]
+    posted = [path for method, path, _ in hub.calls if method == "POST"]
+    assert posted[0] == "/api/repos/create"
+    assert f"/api/models/{REPO_ID}/commit/main" in posted
+    assert all(auth == "Bearer hf_standin_token" for _, _, auth in hub.calls)
+    assert hub.messages == ["first"]
+    assert hub.validated == 1
+
+    uploaded = hub.repos / REPO_ID
+    local = tmp_path / "local"
+    local_files = sorted(p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file())
+    assert sorted(p.relative_to(uploaded).as_posix() for p in uploaded.rglob("*") if p.is_file()) == local_files
+    assert {"README.md", "model.safetensors", "2_Dense/model.safetensors", "modules.json"} <= set(local_files)
+
+    texts = ["a cat sits on the mat", "stocks fell sharply", "the weather is nice"]
+    from_hub = SentenceEncoder.from_pretrained(uploaded)
+    assert np.array_equal(from_hub.encode(texts), SentenceEncoder.from_pretrained(local).encode(texts))
+    assert from_hub.card_data.evaluation["scifact"] == {"ndcg@10": 64.5}
+
+    card = ModelCard.load(uploaded / "README.md")
+    assert card.data.library_name == "sentence-transformers"
+    assert card.data.pipeline_tag == "sentence-similarity"
+    assert card.data.base_model == "prajjwal1/bert-tiny"
+    assert card.data.datasets == ["princeton-nlp/datasets-for-simcse"]
+    results = {(r.dataset_name, r.metric_type): r.metric_value for r in card.data.eval_results}
+    assert results == {("STS-B dev", "spearman"): 82.1, ("scifact", "ndcg@10"): 64.5}
+    assert card.data.model_name == "tiny-encoder"
+    assert f'model_id = "{REPO_ID}"' in card.text  # the usage code names the repository
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed when the block ends: connections are refused
+
+
+def test_unreachable_hub_fails_clearly_and_leaves_the_local_save_complete(tiny_bert_dir, tmp_path) -> None:
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    result = run_push(tiny_bert_dir, endpoint, tmp_path / "local")
+    assert result.returncode == 3, result.stdout + result.stderr
+    message = result.stdout
+    assert f"could not push to Hugging Face Hub repository '{REPO_ID}' at {endpoint}" in message
+    assert f"saved completely in {tmp_path / 'local'}" in message
+    encoder = SentenceEncoder.from_pretrained(tmp_path / "local")
+    assert encoder.encode(["still loads"]).shape == (1, 16)
+    assert (tmp_path / "local" / "README.md").is_file()

@@ -1,0 +1,182 @@
+"""SemanticIndex: exact search against brute force, faiss against exact, save/load, model checks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from contrasent import SemanticIndex, SentenceEncoder
+from contrasent.search import read_corpus
+
+DOCS = ["A cat sleeps on the sofa.", "Stock markets fell sharply today.", "The recipe needs two eggs.",
+        "Dogs love to play fetch.", "Interest rates were raised by the central bank."]
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_bert_dir) -> SentenceEncoder:
+    return SentenceEncoder.from_pretrained(tiny_bert_dir)
+
+
+def random_index(model, n: int, seed: int = 0, **options) -> SemanticIndex:
+    rng = np.random.default_rng(seed)
+    index = SemanticIndex(model, **options)
+    index.add([f"doc {i}" for i in range(n)], embeddings=rng.standard_normal((n, model.embedding_dim)))
+    return index
+
+
+def brute_force(corpus: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    scores = queries.astype(np.float64) @ corpus.astype(np.float64).T
+    positions = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(scores, positions, axis=1), positions
+
+
+@pytest.mark.parametrize("similarity", ["cosine", "dot"])
+def test_exact_search_equals_brute_force_on_random_data(tiny, similarity) -> None:
+    rng = np.random.default_rng(1)
+    raw = rng.standard_normal((1000, tiny.embedding_dim)).astype(np.float32)
+    index = SemanticIndex(tiny, similarity=similarity)
+    index.add([f"doc {i}" for i in range(600)], embeddings=raw[:600])
+    index.add([f"doc {i}" for i in range(600, 1000)], embeddings=raw[600:])  # two adds
+    queries = rng.standard_normal((37, tiny.embedding_dim)).astype(np.float32)
+    corpus, query = raw, queries
+    if similarity == "cosine":
+        corpus = raw / np.linalg.norm(raw, axis=1, keepdims=True)
+        query = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    want_scores, want_positions = brute_force(corpus, query, 10)
+    # small chunks so the running top-k is merged across many corpus and query chunks
+    for scores, positions in (index.search_embeddings(queries, 10),
+                              index._exact_search(index_queries(index, queries), 10, query_chunk=5, corpus_chunk=64)):
+        assert np.array_equal(positions, want_positions)
+        assert np.allclose(scores, want_scores, atol=1e-5)
+
+
+def index_queries(index: SemanticIndex, queries: np.ndarray) -> np.ndarray:
+    if index.similarity == "cosine":
+        return queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    return queries
+
+
+def test_bfloat16_search_returns_exact_scores_of_nearly_the_same_hits(tiny) -> None:
+    exact = random_index(tiny, 2000)
+    fast = random_index(tiny, 2000, dtype="bfloat16")
+    queries = np.random.default_rng(2).standard_normal((20, tiny.embedding_dim))
+    _, want_positions = exact.search_embeddings(queries, 10)
+    scores, positions = fast.search_embeddings(queries, 10)
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(positions, want_positions)])
+    assert overlap >= 0.9
+    rescored = np.take_along_axis(index_queries(exact, queries.astype(np.float32)) @ exact.embeddings.T, positions, 1)
+    assert np.allclose(scores, rescored, atol=1e-5)  # float32 scores of the bf16 candidates
+    assert np.all(np.diff(scores, axis=1) <= 0)
+
+
+def test_faiss_flat_returns_the_same_top10_as_exact_on_10k_vectors(tiny) -> None:
+    exact = random_index(tiny, 10_000, seed=3)
+    flat = random_index(tiny, 10_000, seed=3, backend="faiss")
+    queries = np.random.default_rng(4).standard_normal((50, tiny.embedding_dim))
+    want_scores, want_positions = exact.search_embeddings(queries, 10)
+    scores, positions = flat.search_embeddings(queries, 10)
+    assert type(flat._faiss).__name__ == "IndexFlatIP"
+    assert np.array_equal(positions, want_positions)
+    assert np.allclose(scores, want_scores, atol=1e-5)
+
+
+def test_search_texts_returns_id_score_text(tiny) -> None:
+    index = SemanticIndex.build(DOCS, tiny, ids=["cat", "stocks", "eggs", "dogs", "rates"])
+    hits = index.search(DOCS[1], top_k=3)
+    assert hits[0].id == "stocks" and hits[0].text == DOCS[1] and hits[0].score == pytest.approx(1.0, abs=1e-5)
+    assert len(hits) == 3 and hits[0].score >= hits[1].score >= hits[2].score
+    assert [len(r) for r in index.search([DOCS[0], DOCS[2]], top_k=50)] == [5, 5]
+    assert SemanticIndex(tiny).search("anything") == []
+
+
+@pytest.mark.slow
+def test_real_model_finds_the_related_document(minilm_dir) -> None:
+    index = SemanticIndex.build(DOCS, minilm_dir)
+    assert index.search("the economy: share prices dropped", top_k=1)[0].text == DOCS[1]
+    assert index.search("puppies playing", top_k=1)[0].text == DOCS[3]
+
+
+def test_build_from_a_datasets_column(tiny) -> None:
+    from datasets import Dataset
+
+    dataset = Dataset.from_dict({"doc_id": [10, 11, 12], "body": DOCS[:3]})
+    index = SemanticIndex.from_dataset(dataset, tiny, text_column="body", id_column="doc_id")
+    assert index.ids == [10, 11, 12] and index.texts == DOCS[:3]
+    assert np.allclose(index.embeddings, tiny.encode(DOCS[:3], normalize=True), atol=1e-6)
+    with pytest.raises(ValueError, match=r"no column 'text'; its columns are \['doc_id', 'body'\]"):
+        SemanticIndex.from_dataset(dataset, tiny)
+
+
+@pytest.mark.parametrize(("backend", "factory"), [("exact", "Flat"), ("faiss", "Flat"), ("faiss", "HNSW32")])
+def test_save_load_round_trip(tiny, tiny_bert_dir, tmp_path, backend, factory) -> None:
+    index = SemanticIndex.build(DOCS, tiny_bert_dir, ids=["a", 1, "c", 3, "e"], backend=backend,
+                                faiss_factory=factory)
+    before = index.search(["cats", "finance"], top_k=3)
+    index.save(tmp_path / "index")
+    assert sorted(p.name for p in (tmp_path / "index").iterdir()) == sorted(
+        ["index.json", "embeddings.npy", "corpus.jsonl"] + (["faiss.index"] if backend == "faiss" else []))
+    loaded = SemanticIndex.load(tmp_path / "index")  # the model recorded in index.json
+    assert loaded.ids == ["a", 1, "c", 3, "e"] and loaded.texts == DOCS and loaded.backend == backend
+    assert np.array_equal(loaded.embeddings, index.embeddings)
+    assert loaded.search(["cats", "finance"], top_k=3) == before
+    if backend == "faiss":
+        assert loaded._faiss is not None and loaded._faiss.ntotal == 5  # read, not rebuilt
+        assert type(loaded._faiss).__name__ == ("IndexFlatIP" if factory == "Flat" else "IndexHNSWFlat")
+    loaded.add(["one more"])
+    assert loaded.ids[-1] == 5 and len(loaded.search("one more", top_k=6)) == 6
+    assert len(SemanticIndex.load(tmp_path / "index", tiny)) == 5  # an explicitly passed model
+
+
+def test_load_refuses_another_model(tiny_bert_dir, tmp_path) -> None:
+    SemanticIndex.build(DOCS, tiny_bert_dir).save(tmp_path / "index")
+    projected = SentenceEncoder.from_pretrained(tiny_bert_dir, head=True, head_dim=16)
+    with pytest.raises(ValueError, match=r"built with .*tiny-bert-topics \(32-dimensional embeddings\), but the "
+                                         r"model given gives 16-dimensional"):
+        SemanticIndex.load(tmp_path / "index", projected)
+    other_pooling = SentenceEncoder.from_pretrained(tiny_bert_dir, pooling="cls")  # same size, other vectors
+    with pytest.raises(ValueError, match="built with a different model .*embeds the index's probe sentences differently"):
+        SemanticIndex.load(tmp_path / "index", other_pooling)
+
+
+def test_load_errors_name_the_file(tiny, tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="index.json not found: .* is not a saved SemanticIndex"):
+        SemanticIndex.load(tmp_path, tiny)
+    SemanticIndex.build(DOCS, tiny).save(tmp_path / "index")
+    metadata = json.loads((tmp_path / "index" / "index.json").read_text())
+    assert metadata["model"] is None
+    with pytest.raises(ValueError, match="records no model name: pass model="):
+        SemanticIndex.load(tmp_path / "index")
+    (tmp_path / "index" / "corpus.jsonl").write_text('{"id": 0, "text": "only one"}\n')
+    with pytest.raises(ValueError, match="corpus.jsonl has 1 lines; index.json says 5 float32 rows"):
+        SemanticIndex.load(tmp_path / "index", tiny)
+
+
+def test_add_and_search_errors(tiny) -> None:
+    index = SemanticIndex.build(DOCS[:2], tiny, ids=["x", "y"])
+    with pytest.raises(ValueError, match=r"duplicate ids \['x'\]"):
+        index.add(["again"], ids=["x"])
+    with pytest.raises(ValueError, match="got 1 ids for 2 texts"):
+        index.add(["a", "b"], ids=["z"])
+    with pytest.raises(TypeError, match=r"texts\[1\] is int, expected str"):
+        index.add(["a", 3])
+    with pytest.raises(ValueError, match=r"embeddings have shape \(1, 8\), expected \(1, 32\)"):
+        index.add(["a"], ids=["a"], embeddings=np.zeros((1, 8)))
+    with pytest.raises(ValueError, match="top_k must be a positive integer, got 0"):
+        index.search("q", top_k=0)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        SemanticIndex(tiny, backend="annoy")
+    assert len(index) == 2  # failed adds left nothing behind
+
+
+def test_read_corpus_reads_beir_and_plain_text(data_dir, tmp_path) -> None:
+    ids, texts = read_corpus(data_dir / "beir_scifact" / "corpus.jsonl")
+    assert len(ids) == 5183 and ids[0] == "4983"
+    assert texts[0].startswith("Microstructural development of human newborn cerebral white matter")
+    assert "Alterations of the architecture" in texts[0]
+    (tmp_path / "lines.txt").write_text("first\n\nsecond\n")
+    assert read_corpus(tmp_path / "lines.txt") == ([0, 2], ["first", "second"])
+    (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\n{"title": "no text"}\n')
+    with pytest.raises(ValueError, match=r"bad.jsonl, line 2: expected an object with a string 'text' field"):
+        read_corpus(tmp_path / "bad.jsonl")
