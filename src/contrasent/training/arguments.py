@@ -27,6 +27,8 @@ class ContrastiveTrainingArguments(TrainingArguments):
       not used as negatives (duplicates in a batch are false negatives).
 
     ``remove_unused_columns`` defaults to ``False``: the collator tokenizes raw text columns itself.
+    ``optim`` defaults to ``adamw_torch_fused``: the AdamW update of ``adamw_torch`` in one fused kernel
+    (CPU and GPU), much faster on CPU.
     """
 
     loss: str | None = field(default=None, metadata={"help": "Objective (infonce, ntxent, supcon, cosent, ...); "
@@ -40,6 +42,8 @@ class ContrastiveTrainingArguments(TrainingArguments):
     score_range: list[float] | None = field(default=None, metadata={
         "help": "Declared (low, high) range of a score column; a score outside it is refused before training."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Kept False: the collator reads raw text."})
+    # The same AdamW update in one fused kernel: on CPU the default per-tensor loop spends ~3x longer per step.
+    optim: str = field(default="adamw_torch_fused", metadata={"help": "Optimizer (transformers' names)."})
 
     def __post_init__(self) -> None:
         super().__post_init__()
