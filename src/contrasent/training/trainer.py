@@ -239,8 +239,49 @@ class ContrastiveTrainer(Trainer):
         output_dir = output_dir if output_dir is not None else self.args.output_dir
         if not self.args.should_save:
             return
-        self.accelerator.unwrap_model(self.model).save_pretrained(output_dir)
+        encoder = self.accelerator.unwrap_model(self.model)
+        self.describe_training(encoder)
+        encoder.save_pretrained(output_dir)
         (Path(output_dir) / "training_args.json").write_text(self.args.to_json_string(), encoding="utf-8")
+
+    def describe_training(self, encoder: SentenceEncoder) -> None:
+        """Record the objective and hyperparameters in ``encoder.card_data`` (the saved model card shows them)."""
+        card = encoder.card_data
+        if self.layout is not None:
+            columns = ", ".join(self.layout.text_columns)
+            card.objective = f"{type(self.loss).__name__} on {self.layout.mode} data (columns: {columns})"
+        args = self.args
+        card.hyperparameters.update({
+            "loss": type(self.loss).__name__ if self.loss is not None else None,
+            **{name: value for name, value in vars(self.loss).items()
+               if not name.startswith("_") and isinstance(value, (int, float, str, bool))},
+            "learning_rate": args.learning_rate,
+            "per_device_train_batch_size": args.per_device_train_batch_size,
+            "gradient_accumulation_steps": args.gradient_accumulation_steps,
+            "max_steps": args.max_steps if args.max_steps > 0 else None,
+            "num_train_epochs": args.num_train_epochs if args.max_steps <= 0 else None,
+            "warmup_steps": args.warmup_steps,
+            "weight_decay": args.weight_decay,
+            "max_seq_length": args.max_seq_length,
+            "optimizer": str(getattr(args.optim, "value", args.optim)),
+            "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",
+            "seed": args.seed,
+            "global_step": self.state.global_step,
+        })
+
+    def push_to_hub(self, commit_message: str | None = "End of training", blocking: bool = True,
+                    token: str | None = None, revision: str | None = None, **kwargs: Any) -> str:
+        """Save the encoder (model card included) to ``output_dir`` and upload it to ``args.hub_model_id``.
+
+        The repository defaults to the output folder's name. Raises ``OSError`` when the Hub cannot be
+        reached; the local save is complete by then.
+        """
+        encoder = self.accelerator.unwrap_model(self.model)
+        self.describe_training(encoder)
+        repo_id = kwargs.pop("repo_id", None) or self.args.hub_model_id or Path(self.args.output_dir).name
+        return encoder.push_to_hub(repo_id, private=self.args.hub_private_repo,
+                                   token=token or self.args.hub_token, commit_message=commit_message,
+                                   save_directory=self.args.output_dir)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
         _load_encoder_weights(model if model is not None else self.model, resume_from_checkpoint)
