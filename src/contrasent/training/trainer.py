@@ -3,7 +3,11 @@
 The training loop, mixed precision, gradient accumulation, distributed data parallelism, checkpointing,
 resuming and logging are `transformers.Trainer`'s own; this class overrides only what differs:
 
-* ``compute_loss``: encode every view of the batch, arrange the embeddings as the loss expects, call it;
+* ``compute_loss``: encode every view of the batch, gather them across devices (when several processes
+  run), arrange the embeddings as the loss expects, call it;
+* ``training_step``: only with ``mini_batch_size`` set: gradient caching (:mod:`.gradcache`);
+* ``get_train_dataloader``: only with ``batch_sampler`` other than ``"random"``: the samplers of
+  :mod:`contrasent.data.samplers`;
 * ``evaluate``: run an evaluator (e.g. STS-B dev Spearman) on the encoder instead of a prediction loop;
 * ``_save`` / ``_load_from_checkpoint`` / ``_load_best_model``: the encoder's own folder format.
 """
@@ -27,7 +31,9 @@ from contrasent.encoder import SentenceEncoder
 from contrasent.losses import InfoNCE, get_loss
 from contrasent.metrics import alignment, uniformity
 from contrasent.training.arguments import ContrastiveTrainingArguments
-from contrasent.training.false_negatives import false_negative_mask
+from contrasent.training.distributed import gather_step, gathered_loss_scale, world_size
+from contrasent.training.false_negatives import false_negative_mask, similarity_threshold_mask
+from contrasent.training.gradcache import grad_cache_step
 
 Evaluator = Callable[[SentenceEncoder], dict[str, float]]
 
@@ -98,6 +104,9 @@ class ContrastiveTrainer(Trainer):
             loss = loss if loss is not None else build_loss(args, self.layout)
             check_loss_fits_layout(loss, self.layout)
             data_collator = data_collator or ContrastiveCollator(model.tokenizer, self.layout, args.max_seq_length)
+        if args.mini_batch_size is not None and isinstance(data_collator, ContrastiveCollator):
+            # GradCache's chunks are the collator's length-sorted chunks: one forward pass each.
+            data_collator.chunk_size = args.mini_batch_size
         _freeze_unused_backbone_pooler(model)
 
         # Evaluation comes from `evaluator`, not from an eval_dataset: keep Trainer's check from refusing.
@@ -122,19 +131,52 @@ class ContrastiveTrainer(Trainer):
     ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Encode all views of the batch and apply the loss. Returns a per-batch mean."""
         embeddings = self.embed(model, inputs)
-        views = embeddings.view(inputs["num_views"], -1, embeddings.shape[-1])  # (V, B, d)
-        loss = self.loss_from_views(views, inputs)
-        if model.training:
-            self._record_geometry(views)
+        loss = self.loss_from_embeddings(embeddings, inputs, training=model.training)
         return (loss, {"embeddings": embeddings}) if return_outputs else loss
+
+    def loss_from_embeddings(self, embeddings: torch.Tensor, inputs: dict[str, Any], training: bool) -> torch.Tensor:
+        """(V·B, d) view-major embeddings of this process's rows -> the loss of the (global) batch.
+
+        With gathering on (:attr:`gathers`), every rank's views, class labels, scores and text ids are
+        gathered (:func:`~contrasent.training.distributed.gather_step`) and the loss covers the global
+        batch, times :func:`~contrasent.training.distributed.gathered_loss_scale` (1.0): after DDP's
+        averaging the gradient equals one process's on the concatenated batch.
+        """
+        views = embeddings.view(inputs["num_views"], -1, embeddings.shape[-1])  # (V, B, d)
+        if training:
+            self._record_geometry(views)
+        if self.gathers:
+            views, inputs = gather_step(views, inputs)
+            return self.loss_from_views(views, inputs) * gathered_loss_scale()
+        return self.loss_from_views(views, inputs)
+
+    @property
+    def gathers(self) -> bool:
+        """Whether embeddings are gathered across processes: ``gather_across_devices``, by default on
+        when more than one process runs."""
+        if self.args.gather_across_devices is None:
+            return world_size() > 1
+        return self.args.gather_across_devices
+
+    def training_step(
+        self, model: nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None
+    ) -> torch.Tensor:
+        """`Trainer.training_step`, or with ``mini_batch_size`` set, the gradient-cached step
+        (:func:`~contrasent.training.gradcache.grad_cache_step`)."""
+        if self.args.mini_batch_size is None:
+            return super().training_step(model, inputs, num_items_in_batch)
+        return self._grad_cache_training_step(model, inputs, num_items_in_batch)
 
     def embed(self, model: nn.Module, inputs: dict[str, Any]) -> torch.Tensor:
         """Run the encoder on each length-sorted chunk; return (V·B, d) embeddings in view-major order."""
         outputs = [model(**features) for features in inputs["features"]]
         embeddings = torch.cat(outputs)[inputs["restore"]]
+        self._check_finite(embeddings)
+        return embeddings
+
+    def _check_finite(self, embeddings: torch.Tensor) -> None:
         if not torch.isfinite(embeddings).all():
             raise FloatingPointError(f"step {self.state.global_step}: the encoder produced NaN or inf embeddings")
-        return embeddings
 
     def loss_from_views(self, views: torch.Tensor, inputs: dict[str, Any]) -> torch.Tensor:
         """Arrange (V, B, d) view embeddings as ``self.loss.input_format`` requires and call the loss.
@@ -151,10 +193,7 @@ class ContrastiveTrainer(Trainer):
         input_format = self.loss.input_format
         if input_format == "anchor_positive":
             negatives = views[2:].transpose(0, 1) if num_views > 2 else None
-            extra = {}
-            if isinstance(self.loss, InfoNCE) and self.args.mask_duplicates:
-                ids = inputs["text_ids"]
-                extra["mask"] = false_negative_mask(ids[0], ids[1], ids[2:].T if num_views > 2 else None)
+            extra = self._infonce_masks(views, negatives, inputs) if isinstance(self.loss, InfoNCE) else {}
             return self.loss(views[0], views[1], negatives, **extra)
         if input_format == "views":
             return self.loss(views[0], views[1])
@@ -174,6 +213,80 @@ class ContrastiveTrainer(Trainer):
         if input_format == "scored_pairs":
             return self.loss(views[0], views[1], inputs["scores"])
         raise ValueError(f"loss {type(self.loss).__name__} has unknown input_format {input_format!r}")
+
+    def _infonce_masks(
+        self, views: torch.Tensor, negatives: torch.Tensor | None, inputs: dict[str, Any]
+    ) -> dict[str, torch.Tensor]:
+        """InfoNCE's ``mask``: duplicates by text id and/or candidates scoring too close to the positive."""
+        mask = None
+        if self.args.mask_duplicates:
+            ids = inputs["text_ids"]
+            mask = false_negative_mask(ids[0], ids[1], ids[2:].T if views.shape[0] > 2 else None)
+        margin, relative = self.args.false_negative_margin, self.args.false_negative_relative_margin
+        if margin is not None or relative is not None:
+            suspects = similarity_threshold_mask(
+                views[0], views[1], negatives, margin=margin, relative_margin=relative,
+                similarity=self.loss.similarity,
+            )
+            mask = suspects if mask is None else mask | suspects
+        return {} if mask is None else {"mask": mask}
+
+    # ------------------------------------------------------------------------------------------------
+    # Gradient caching and batch samplers (hooks kept apart from the rest of the step)
+    # ------------------------------------------------------------------------------------------------
+    def _grad_cache_training_step(
+        self, model: nn.Module, inputs: dict[str, Any], num_items_in_batch: Any
+    ) -> torch.Tensor:
+        """`Trainer.training_step`'s contract (train mode, inputs on the device, the loss divided for
+        gradient accumulation before backward, ``accelerator.backward``, detached loss returned) with
+        the forward and backward done by :func:`grad_cache_step`."""
+        if self.is_deepspeed_enabled:
+            raise ValueError("mini_batch_size (gradient caching) does not support DeepSpeed")
+        model.train()
+        if hasattr(self.optimizer, "train") and callable(self.optimizer.train):
+            self.optimizer.train()
+        inputs = self._prepare_inputs(inputs)
+        if self.loss_is_scaled_for_ga is not None:
+            scaled_for_ga = self.loss_is_scaled_for_ga
+        else:  # the same rule as Trainer.training_step
+            scaled_for_ga = (self.model_accepts_loss_kwargs and num_items_in_batch is not None) or (
+                self.compute_loss_func is not None
+            )
+        divisor = 1 if scaled_for_ga else getattr(self, "current_gradient_accumulation_steps", 1)
+
+        def loss_fn(chunk_embeddings: list[torch.Tensor]) -> torch.Tensor:
+            embeddings = torch.cat(chunk_embeddings)[inputs["restore"]]
+            self._check_finite(embeddings)
+            return self.loss_from_embeddings(embeddings, inputs, training=True) / divisor
+
+        return grad_cache_step(
+            encode=lambda features: model(**features),
+            chunks=inputs["features"],
+            loss_fn=loss_fn,
+            backward=self.accelerator.backward,
+            no_sync=lambda: self.accelerator.no_sync(model),
+            autocast=self.compute_loss_context_manager,
+        )
+
+    def get_train_dataloader(self) -> Any:
+        """`Trainer`'s loader for ``batch_sampler="random"``; otherwise a loader over
+        :class:`~contrasent.data.samplers.NoDuplicatesBatchSampler` or
+        :class:`~contrasent.data.samplers.GroupByLabelBatchSampler`, prepared by accelerate (each rank
+        gets its slice of every global batch; the Trainer calls the sampler's ``set_epoch`` and skips
+        the trained batches when resuming)."""
+        if self.args.batch_sampler == "random":
+            return super().get_train_dataloader()
+        if self.train_dataset is None:
+            raise ValueError("Trainer: training requires a train_dataset.")
+        from torch.utils.data import DataLoader
+
+        sampler = build_batch_sampler(self.args, self.train_dataset, self.layout)
+        loader = DataLoader(
+            self.train_dataset, batch_sampler=sampler, collate_fn=self.data_collator,
+            num_workers=self.args.dataloader_num_workers, pin_memory=self.args.dataloader_pin_memory,
+            persistent_workers=self.args.dataloader_persistent_workers and self.args.dataloader_num_workers > 0,
+        )
+        return self.accelerator.prepare(loader)
 
     # ------------------------------------------------------------------------------------------------
     # Logging: alignment and uniformity of the training batches (Wang & Isola 2020)
@@ -230,6 +343,23 @@ class ContrastiveTrainer(Trainer):
 
     def _load_best_model(self) -> None:
         _load_encoder_weights(self.model, self.state.best_model_checkpoint)
+
+
+def build_batch_sampler(args: ContrastiveTrainingArguments, dataset: Any, layout: ColumnLayout | None) -> Any:
+    """The batch sampler named by ``args.batch_sampler`` over ``dataset`` (per-device batch size, the
+    world size as replicas, ``args.seed``, ``args.dataloader_drop_last``)."""
+    from contrasent.data.samplers import GroupByLabelBatchSampler, NoDuplicatesBatchSampler
+
+    common = {"num_replicas": world_size(), "drop_last": args.dataloader_drop_last, "seed": args.seed}
+    if args.batch_sampler == "no_duplicates":
+        columns = list(layout.text_columns) if layout is not None else None
+        return NoDuplicatesBatchSampler(dataset, args.per_device_train_batch_size, columns=columns, **common)
+    if layout is None or layout.label_column is None:
+        raise ValueError("batch_sampler='group_by_label' needs a label column in the training data")
+    return GroupByLabelBatchSampler(
+        dataset[layout.label_column], args.per_device_train_batch_size,
+        samples_per_label=args.samples_per_label, **common,
+    )
 
 
 def _freeze_unused_backbone_pooler(model: SentenceEncoder) -> None:
