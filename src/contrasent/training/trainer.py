@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
 from transformers.trainer_utils import IntervalStrategy
 
 from contrasent.data.collator import ContrastiveCollator
@@ -34,6 +34,7 @@ from contrasent.training.arguments import ContrastiveTrainingArguments
 from contrasent.training.distributed import gather_step, gathered_loss_scale, world_size
 from contrasent.training.false_negatives import false_negative_mask, similarity_threshold_mask
 from contrasent.training.gradcache import grad_cache_step
+from contrasent.training.queue import MomentumEncoder, NegativeQueue
 
 Evaluator = Callable[[SentenceEncoder], dict[str, float]]
 
@@ -117,6 +118,9 @@ class ContrastiveTrainer(Trainer):
         args.eval_strategy = eval_strategy
         self.loss = loss
         self.evaluator = evaluator
+        self.queue, self.momentum_encoder = self._build_queue(model, args, loss)
+        if self.momentum_encoder is not None:
+            self.add_callback(_MomentumUpdate(self))
         self._geometry: dict[str, list[float]] = {"alignment": [], "uniformity": []}
 
     # ------------------------------------------------------------------------------------------------
@@ -145,10 +149,17 @@ class ContrastiveTrainer(Trainer):
         views = embeddings.view(inputs["num_views"], -1, embeddings.shape[-1])  # (V, B, d)
         if training:
             self._record_geometry(views)
+            if self.momentum_encoder is not None:  # MoCo: positives and negatives from the EMA encoder
+                keys = self.momentum_encoder(inputs["features"], inputs["restore"]).view(views.shape)
+                views = torch.cat([views[:1], keys[1:].to(views.dtype)])
+        scale = 1.0
         if self.gathers:
             views, inputs = gather_step(views, inputs)
-            return self.loss_from_views(views, inputs) * gathered_loss_scale()
-        return self.loss_from_views(views, inputs)
+            scale = gathered_loss_scale()
+        loss = self.loss_from_views(views, inputs) * scale
+        if training and self.queue is not None:  # after the loss: a batch is not its own queue entry
+            self.queue.enqueue(views[1:].flatten(0, 1).detach(), inputs["text_ids"][1:].flatten())
+        return loss
 
     @property
     def gathers(self) -> bool:
@@ -217,7 +228,10 @@ class ContrastiveTrainer(Trainer):
     def _infonce_masks(
         self, views: torch.Tensor, negatives: torch.Tensor | None, inputs: dict[str, Any]
     ) -> dict[str, torch.Tensor]:
-        """InfoNCE's ``mask``: duplicates by text id and/or candidates scoring too close to the positive."""
+        """InfoNCE's ``mask`` (duplicates by text id and/or candidates scoring too close to the positive) and
+        the queue's ``extra_candidates``, whose duplicates of the row's anchor or positive are masked."""
+        extra: dict[str, torch.Tensor] = {}
+        queued = self.queue is not None and len(self.queue) > 0
         mask = None
         if self.args.mask_duplicates:
             ids = inputs["text_ids"]
@@ -229,7 +243,32 @@ class ContrastiveTrainer(Trainer):
                 similarity=self.loss.similarity,
             )
             mask = suspects if mask is None else mask | suspects
-        return {} if mask is None else {"mask": mask}
+        if queued:
+            extra["extra_candidates"] = self.queue.embeddings
+            if mask is not None:
+                ids, queue_ids = inputs["text_ids"], self.queue.ids.to(mask.device)
+                duplicates = (queue_ids[None, :] == ids[0][:, None]) | (queue_ids[None, :] == ids[1][:, None])
+                mask = torch.cat([mask, duplicates & self.args.mask_duplicates], dim=1)
+        if mask is not None:
+            extra["mask"] = mask
+        return extra
+
+    @staticmethod
+    def _build_queue(
+        model: nn.Module, args: ContrastiveTrainingArguments, loss: nn.Module | None
+    ) -> tuple[NegativeQueue | None, MomentumEncoder | None]:
+        """The negative queue and momentum encoder asked for by ``args`` (InfoNCE only)."""
+        if not args.queue_size and args.momentum is None:
+            return None, None
+        if not isinstance(loss, InfoNCE):
+            raise ValueError(f"queue_size and momentum need an InfoNCE loss, got {type(loss).__name__}")  # noqa: TRY004
+        return (NegativeQueue(args.queue_size) if args.queue_size else None,
+                MomentumEncoder(model, args.momentum) if args.momentum is not None else None)
+
+    def update_momentum_encoder(self) -> None:
+        """After each optimizer step: move the momentum encoder towards the encoder (MoCo's EMA)."""
+        if self.momentum_encoder is not None:
+            self.momentum_encoder.update(self.accelerator.unwrap_model(self.model))
 
     # ------------------------------------------------------------------------------------------------
     # Gradient caching and batch samplers (hooks kept apart from the rest of the step)
@@ -343,6 +382,16 @@ class ContrastiveTrainer(Trainer):
 
     def _load_best_model(self) -> None:
         _load_encoder_weights(self.model, self.state.best_model_checkpoint)
+
+
+class _MomentumUpdate(TrainerCallback):
+    """Calls :meth:`ContrastiveTrainer.update_momentum_encoder` after every optimizer step."""
+
+    def __init__(self, trainer: ContrastiveTrainer) -> None:
+        self.trainer = trainer
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.trainer.update_momentum_encoder()
 
 
 def build_batch_sampler(args: ContrastiveTrainingArguments, dataset: Any, layout: ColumnLayout | None) -> Any:
