@@ -6,6 +6,7 @@ from __future__ import annotations
 import datasets
 import pytest
 import torch
+from step_data import small_dataset
 
 from contrasent import ContrastiveTrainer, ContrastiveTrainingArguments, SentenceEncoder
 from contrasent.data import ContrastiveCollator, infer_layout
@@ -15,16 +16,7 @@ ROWS = 8
 
 
 def dataset(kind: str) -> datasets.Dataset:
-    if kind == "triplets":
-        return datasets.Dataset.from_dict({
-            "anchor": [f"a question about topic {i} and more words" * (1 + i % 3) for i in range(ROWS)],
-            "positive": [f"an answer on topic {i}" for i in range(ROWS)],
-            "negative": [f"something unrelated number {i} here" * (1 + i % 2) for i in range(ROWS)],
-        })
-    return datasets.Dataset.from_dict({
-        "text": [f"sentence {i} of class {i % 3} with words" * (1 + i % 2) for i in range(ROWS)],
-        "label": [i % 3 for i in range(ROWS)],
-    })
+    return small_dataset(kind, ROWS)
 
 
 def trainer(tiny_bert_dir, tmp_path, data: datasets.Dataset, chunk_size: int, cached: bool) -> ContrastiveTrainer:

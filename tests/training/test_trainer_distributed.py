@@ -12,6 +12,7 @@ import datasets
 import pytest
 import torch
 import torch.multiprocessing as mp
+from step_data import small_dataset
 
 from contrasent import ContrastiveTrainer, ContrastiveTrainingArguments, SentenceEncoder
 
@@ -22,17 +23,7 @@ SCENARIOS = [("triplets", None), ("labels", None), ("triplets", 3), ("labels", 5
 
 
 def dataset(kind: str) -> datasets.Dataset:
-    rows = WORLD * LOCAL_ROWS
-    if kind == "triplets":
-        return datasets.Dataset.from_dict({
-            "anchor": [f"a question about topic {i} and more words" * (1 + i % 3) for i in range(rows)],
-            "positive": [f"an answer on topic {i}" for i in range(rows)],
-            "negative": [f"something unrelated number {i} here" * (1 + i % 2) for i in range(rows)],
-        })
-    return datasets.Dataset.from_dict({
-        "text": [f"sentence {i} of class {i % 3} with words" * (1 + i % 2) for i in range(rows)],
-        "label": [i % 3 for i in range(rows)],
-    })
+    return small_dataset(kind, WORLD * LOCAL_ROWS)
 
 
 def one_step(model_dir: str, output_dir: str, kind: str, batch_size: int, mini_batch_size: int | None):
