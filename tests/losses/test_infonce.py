@@ -132,3 +132,37 @@ def test_npair_matches_loop(batch, k, l2):
 def test_npair_gradcheck():
     a, p = rand(3, 4, seed=21), rand(3, 4, seed=22)
     assert torch.autograd.gradcheck(NPair(l2_weight=0.1), (a, p))
+
+
+def reference_infonce_with_extra(a, p, n, q, tau, alpha, mask):
+    """InfoNCE where every row also scores the shared candidates q (Q, d), appended after the negatives."""
+    rows = []
+    columns = candidates(p, n) + [(q[m], None) for m in range(q.shape[0])]
+    for i in range(a.shape[0]):
+        logits = [
+            sim(a[i], candidate) / tau + (alpha if owner == i else 0.0)
+            for c, (candidate, owner) in enumerate(columns)
+            if c == i or mask is None or not mask[i, c]
+        ]
+        rows.append(lse(logits) - sim(a[i], p[i]) / tau)
+    return mean(rows)
+
+
+@pytest.mark.parametrize(("batch", "k", "queued"), [(3, None, 4), (3, 2, 4), (4, -1, 1), (2, 2, 0)])
+@pytest.mark.parametrize("masked", [False, True])
+def test_infonce_extra_candidates_match_loop(batch, k, queued, masked):
+    a, p, n = _inputs(batch, k)
+    q = rand(queued, 5, seed=9)
+    negatives_per_row = 0 if n is None else (1 if n.ndim == 2 else n.shape[1])
+    columns = batch + batch * negatives_per_row + queued
+    mask = torch.rand(batch, columns, generator=torch.Generator().manual_seed(3)) < 0.3 if masked else None
+    loss = InfoNCE(temperature=0.1, hard_negative_weight=0.5)(a, p, n, mask=mask, extra_candidates=q)
+    n3 = None if n is None else (n[:, None] if n.ndim == 2 else n)
+    expected = reference_infonce_with_extra(a, p, n3, q, 0.1, 0.5, mask)
+    assert_matches(loss, expected, [a, p, q] + ([n] if n is not None else []))
+
+
+def test_infonce_extra_candidates_shape_is_checked():
+    a, p, _ = _inputs(2, None)
+    with pytest.raises(ValueError, match="extra_candidates"):
+        InfoNCE()(a, p, extra_candidates=torch.zeros(3, 4, dtype=torch.float64))

@@ -13,22 +13,33 @@ from .validation import check_choice, check_negatives, check_non_negative, check
 
 
 def candidate_logits(
-    anchors: Tensor, positives: Tensor, negatives: Tensor | None, similarity: str, temperature: float
+    anchors: Tensor,
+    positives: Tensor,
+    negatives: Tensor | None,
+    similarity: str,
+    temperature: float,
+    extra_candidates: Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """Logits (B, C) of every anchor against all positives then all negatives, and negatives as (B, k, d).
 
     Column order: ``positives[0..B-1]``, then ``negatives[0, 0..k-1]``, ``negatives[1, 0..k-1]``, … so
-    row ``i``'s own hard negatives are the columns ``B + i·k … B + i·k + k − 1``. Inputs are validated
+    row ``i``'s own hard negatives are the columns ``B + i·k … B + i·k + k − 1``; then the Q
+    ``extra_candidates`` (Q, d) shared by every row, if given (C = B + B·k + Q). Inputs are validated
     and upcast (at least float32).
     """
     check_same_shape("anchors", anchors, "positives", positives)
     negatives = check_negatives(negatives, anchors)
-    if negatives is None:
-        anchors, positives = upcast(anchors, positives)
-        candidates = positives
-    else:
-        anchors, positives, negatives = upcast(anchors, positives, negatives)
-        candidates = torch.cat([positives, negatives.flatten(0, 1)])
+    parts = [positives] if negatives is None else [positives, negatives.flatten(0, 1)]
+    if extra_candidates is not None:
+        if extra_candidates.ndim != 2 or extra_candidates.shape[1] != anchors.shape[-1]:
+            raise ValueError(
+                f"extra_candidates must have shape (Q, {anchors.shape[-1]}), got {tuple(extra_candidates.shape)}"
+            )
+        parts.append(extra_candidates)
+    anchors, *parts = upcast(anchors, *parts)
+    if negatives is not None:
+        negatives = parts[1].view(negatives.shape)
+    candidates = parts[0] if len(parts) == 1 else torch.cat(parts)
     return pairwise_similarity(anchors, candidates, similarity) / temperature, negatives
 
 
@@ -52,6 +63,7 @@ class InfoNCE(nn.Module):
 
     where :math:`N_i` are row i's own hard negatives, :math:`\alpha` = ``hard_negative_weight`` (SimCSE's
     log-weight, added after the temperature) and :math:`M_i` the candidates masked out by ``mask``.
+    ``extra_candidates`` (e.g. a MoCo queue of past embeddings) join every row's candidates.
     With ``symmetric=True`` the loss is the average with the positive→anchor direction: each
     :math:`p_j` picks :math:`a_j` among all anchors (negatives do not take part in that direction).
 
@@ -61,7 +73,7 @@ class InfoNCE(nn.Module):
         hard_negative_weight: α ≥ 0 (default 0.0; SimCSE reports α = 0 as best).
         similarity: ``"cosine"`` (default), ``"dot"`` or ``"squared_euclidean"`` (−‖x − y‖²).
 
-    Call: ``loss(anchors, positives, negatives=None, *, mask=None)``
+    Call: ``loss(anchors, positives, negatives=None, *, mask=None, extra_candidates=None)``
 
     - ``anchors``, ``positives``: (B, d); row i of each is a positive pair.
     - ``negatives``: None, (B, d) (one hard negative per anchor) or (B, k, d) (k ≥ 0 per anchor).
@@ -69,6 +81,8 @@ class InfoNCE(nn.Module):
       True removes candidate ``c`` from row ``i``'s softmax, e.g. a duplicate of row i's text (false
       negative). Entries on row i's own positive (column i) are ignored: the target is never removed.
       In the symmetric direction, ``mask[i, j]`` (j < B) also removes anchor i from positive j's softmax.
+    - ``extra_candidates``: optional (Q, d) negatives shared by all rows, the last Q columns (C = B + B·k
+      + Q; ``mask`` then covers them too). They do not take part in the symmetric direction.
 
     Returns a scalar: the mean over the B rows, float32 for bf16/fp16/float32 inputs, float64 for float64.
 
@@ -99,12 +113,16 @@ class InfoNCE(nn.Module):
         negatives: Tensor | None = None,
         *,
         mask: Tensor | None = None,
+        extra_candidates: Tensor | None = None,
     ) -> Tensor:
-        logits, negatives = candidate_logits(anchors, positives, negatives, self.similarity, self.temperature)
+        logits, negatives = candidate_logits(
+            anchors, positives, negatives, self.similarity, self.temperature, extra_candidates
+        )
         batch, num_candidates = logits.shape
         if self.hard_negative_weight and negatives is not None and negatives.shape[1] > 0:
             own = own_negative_columns(batch, negatives.shape[1], logits.device)
-            logits = logits + F.pad(own, (batch, 0)) * self.hard_negative_weight
+            extra = num_candidates - batch - own.shape[1]
+            logits = logits + F.pad(own, (batch, extra)) * self.hard_negative_weight
         exclude = self._check_mask(mask, batch, num_candidates, logits.device)
         targets = torch.arange(batch, device=logits.device)
         if exclude is not None:

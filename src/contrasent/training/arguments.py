@@ -8,6 +8,8 @@ from typing import Any
 
 from transformers import TrainingArguments
 
+BATCH_SAMPLERS = ("random", "no_duplicates", "group_by_label")
+
 
 @dataclass
 class ContrastiveTrainingArguments(TrainingArguments):
@@ -25,6 +27,20 @@ class ContrastiveTrainingArguments(TrainingArguments):
     * ``max_seq_length``: texts are truncated to this many tokens.
     * ``mask_duplicates``: in InfoNCE, candidates whose text equals the anchor's or its positive's are
       not used as negatives (duplicates in a batch are false negatives).
+    * ``false_negative_margin`` / ``false_negative_relative_margin``: in InfoNCE, also mask candidates
+      scoring above the positive minus this margin (absolute, or relative to the positive's score) as
+      suspected false negatives (GISTEmbed / NV-Retriever); ``None`` (default) = off.
+    * ``gather_across_devices``: with several processes, gather every rank's embeddings (with gradients)
+      so each anchor sees the global batch; ``None`` (default) = on when the world size is > 1.
+    * ``mini_batch_size``: gradient caching (GradCache): encode this many texts per forward pass and
+      backpropagate through the loss of the whole batch in two passes; memory then grows with
+      ``mini_batch_size``, not with the batch. ``None`` (default) = off.
+    * ``batch_sampler``: ``"random"`` (default, `Trainer`'s own), ``"no_duplicates"`` (no text twice in a
+      global batch) or ``"group_by_label"`` (``samples_per_label`` examples of each label in a batch).
+    * ``queue_size``: InfoNCE also scores each anchor against this many embeddings of past batches
+      (MoCo-style FIFO memory, no gradient); 0 (default) = off. ``momentum``: encode positives, hard
+      negatives and queue entries with an exponential moving average of the encoder (MoCo), updated
+      as ``θ_m ← m·θ_m + (1 − m)·θ`` after every optimizer step; ``None`` (default) = no momentum encoder.
 
     ``remove_unused_columns`` defaults to ``False``: the collator tokenizes raw text columns itself.
     ``optim`` defaults to ``adamw_torch_fused``: the AdamW update of ``adamw_torch`` in one fused kernel
@@ -41,6 +57,21 @@ class ContrastiveTrainingArguments(TrainingArguments):
     mask_duplicates: bool = field(default=True, metadata={"help": "Do not use duplicate texts as negatives."})
     score_range: list[float] | None = field(default=None, metadata={
         "help": "Declared (low, high) range of a score column; a score outside it is refused before training."})
+    false_negative_margin: float | None = field(default=None, metadata={
+        "help": "Mask in-batch candidates scoring above s(anchor, positive) - margin (InfoNCE); default off."})
+    false_negative_relative_margin: float | None = field(default=None, metadata={
+        "help": "Mask candidates scoring above s(anchor, positive) * (1 - margin) (InfoNCE); default off."})
+    gather_across_devices: bool | None = field(default=None, metadata={
+        "help": "Use every process's batch as negatives (default: on when several processes run)."})
+    mini_batch_size: int | None = field(default=None, metadata={
+        "help": "Gradient caching: texts per forward pass (default: off, the whole batch at once)."})
+    batch_sampler: str = field(default="random", metadata={
+        "help": "random (default), no_duplicates or group_by_label.",
+        "choices": ["random", "no_duplicates", "group_by_label"]})
+    samples_per_label: int = field(default=2, metadata={"help": "Examples per label and batch (group_by_label)."})
+    queue_size: int = field(default=0, metadata={"help": "Past embeddings kept as extra InfoNCE negatives."})
+    momentum: float | None = field(default=None, metadata={
+        "help": "MoCo momentum encoder for positives/negatives/queue, e.g. 0.999 (default: none)."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Kept False: the collator reads raw text."})
     # The same AdamW update in one fused kernel: on CPU the default per-tensor loop spends ~3x longer per step.
     optim: str = field(default="adamw_torch_fused", metadata={"help": "Optimizer (transformers' names)."})
@@ -51,6 +82,19 @@ class ContrastiveTrainingArguments(TrainingArguments):
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
         if self.max_seq_length <= 0:
             raise ValueError(f"max_seq_length must be a positive integer, got {self.max_seq_length}")
+        if self.mini_batch_size is not None and self.mini_batch_size <= 0:
+            raise ValueError(f"mini_batch_size must be a positive integer or None, got {self.mini_batch_size}")
+        if self.batch_sampler not in BATCH_SAMPLERS:
+            raise ValueError(f"batch_sampler must be one of {', '.join(BATCH_SAMPLERS)}, got {self.batch_sampler!r}")
+        if self.samples_per_label < 2:
+            raise ValueError(f"samples_per_label must be >= 2, got {self.samples_per_label}")
+        for name in ("false_negative_margin", "false_negative_relative_margin"):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0 or None, got {getattr(self, name)}")
+        if self.queue_size < 0:
+            raise ValueError(f"queue_size must be >= 0, got {self.queue_size}")
+        if self.momentum is not None and not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1) or None, got {self.momentum}")
         self.parsed_loss_kwargs()  # fail at parse time, not at step 1
         if self.score_range is not None and (len(self.score_range) != 2 or self.score_range[0] > self.score_range[1]):
             raise ValueError(f"score_range must be two numbers low high, got {self.score_range}")

@@ -197,3 +197,23 @@ def gather_batch(
     for name, tensor in without_grad.items():
         gathered[name] = None if tensor is None else all_gather_no_grad(tensor, sizes)
     return GlobalBatch(gathered, offset=sum(sizes[: rank()]), local_size=local_size, global_size=sum(sizes))
+
+
+def gather_step(views: Tensor, inputs: Mapping[str, Any]) -> tuple[Tensor, dict[str, Any]]:
+    """Gather one training step's (V, B_r, d) view embeddings and per-row inputs into the global batch.
+
+    The views are gathered with gradients (rows in rank order: (V, Σ B_r, d)); ``text_ids`` (V, B_r),
+    ``class_labels`` (B_r,) and ``scores`` (B_r,), when present, without. Returns the global views and a
+    copy of ``inputs`` with those entries replaced by their global versions, ready for
+    ``ContrastiveTrainer.loss_from_views``; multiply its loss by :func:`gathered_loss_scale` (1.0).
+    """
+    without_grad = {name: inputs.get(name) for name in ("class_labels", "scores")}
+    without_grad["text_ids"] = inputs["text_ids"].T if "text_ids" in inputs else None
+    batch = gather_batch({"views": views.transpose(0, 1)}, without_grad)  # rows first: gather along dim 0
+    gathered = dict(inputs)
+    for name in ("class_labels", "scores"):
+        if name in inputs:
+            gathered[name] = batch[name]
+    if "text_ids" in inputs:
+        gathered["text_ids"] = batch["text_ids"].T
+    return batch["views"].transpose(0, 1), gathered

@@ -3,7 +3,11 @@
 The training loop, mixed precision, gradient accumulation, distributed data parallelism, checkpointing,
 resuming and logging are `transformers.Trainer`'s own; this class overrides only what differs:
 
-* ``compute_loss``: encode every view of the batch, arrange the embeddings as the loss expects, call it;
+* ``compute_loss``: encode every view of the batch, gather them across devices (when several processes
+  run), arrange the embeddings as the loss expects, call it;
+* ``training_step``: only with ``mini_batch_size`` set: gradient caching (:mod:`.gradcache`);
+* ``get_train_dataloader``: only with ``batch_sampler`` other than ``"random"``: the samplers of
+  :mod:`contrasent.data.samplers`;
 * ``evaluate``: run an evaluator (e.g. STS-B dev Spearman) on the encoder instead of a prediction loop;
 * ``_save`` / ``_load_from_checkpoint`` / ``_load_best_model``: the encoder's own folder format.
 """
@@ -17,7 +21,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
 from transformers.trainer_utils import IntervalStrategy
 
 from contrasent.data.collator import ROW_ID_COLUMN, ContrastiveCollator
@@ -27,7 +31,10 @@ from contrasent.encoder import SentenceEncoder
 from contrasent.losses import LOSSES, InfoNCE, get_loss
 from contrasent.metrics import alignment, uniformity
 from contrasent.training.arguments import ContrastiveTrainingArguments
-from contrasent.training.false_negatives import false_negative_mask
+from contrasent.training.distributed import gather_step, gathered_loss_scale, world_size
+from contrasent.training.false_negatives import false_negative_mask, similarity_threshold_mask
+from contrasent.training.gradcache import grad_cache_step
+from contrasent.training.queue import MomentumEncoder, NegativeQueue
 
 Evaluator = Callable[[SentenceEncoder], dict[str, float]]
 
@@ -99,6 +106,9 @@ class ContrastiveTrainer(Trainer):
             loss = loss if loss is not None else build_loss(args, self.layout)
             check_loss_fits_layout(loss, self.layout)
             data_collator = data_collator or ContrastiveCollator(model.tokenizer, self.layout, args.max_seq_length)
+        if args.mini_batch_size is not None and isinstance(data_collator, ContrastiveCollator):
+            # GradCache's chunks are the collator's length-sorted chunks: one forward pass each.
+            data_collator.chunk_size = args.mini_batch_size
         _freeze_unused_backbone_pooler(model)
 
         # Evaluation comes from `evaluator`, not from an eval_dataset: keep Trainer's check from refusing.
@@ -109,6 +119,9 @@ class ContrastiveTrainer(Trainer):
         args.eval_strategy = eval_strategy
         self.loss = loss
         self.evaluator = evaluator
+        self.queue, self.momentum_encoder = self._build_queue(model, args, loss)
+        if self.momentum_encoder is not None:
+            self.add_callback(_MomentumUpdate(self))
         self._geometry: dict[str, list[float]] = {"alignment": [], "uniformity": []}
 
     # ------------------------------------------------------------------------------------------------
@@ -123,13 +136,50 @@ class ContrastiveTrainer(Trainer):
     ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Encode all views of the batch and apply the loss. Returns a per-batch mean."""
         embeddings = self.embed(model, inputs)
+        loss = self.loss_from_embeddings(embeddings, inputs, training=model.training)
+        return (loss, {"embeddings": embeddings}) if return_outputs else loss
+
+    def loss_from_embeddings(self, embeddings: torch.Tensor, inputs: dict[str, Any], training: bool) -> torch.Tensor:
+        """(V·B, d) view-major embeddings of this process's rows -> the loss of the (global) batch.
+
+        With gathering on (:attr:`gathers`), every rank's views, class labels, scores and text ids are
+        gathered (:func:`~contrasent.training.distributed.gather_step`) and the loss covers the global
+        batch, times :func:`~contrasent.training.distributed.gathered_loss_scale` (1.0): after DDP's
+        averaging the gradient equals one process's on the concatenated batch.
+        """
         views = embeddings.view(inputs["num_views"], -1, embeddings.shape[-1])  # (V, B, d)
         self._check_finite(views, inputs, "the encoder produced NaN or inf embeddings")
-        loss = self.loss_from_views(views, inputs)
-        self._check_finite(loss.reshape(1, 1, 1), inputs, "the loss is NaN or inf")
-        if model.training:
+        if training:
             self._record_geometry(views)
-        return (loss, {"embeddings": embeddings}) if return_outputs else loss
+            if self.momentum_encoder is not None:  # MoCo: positives and negatives from the EMA encoder
+                keys = self.momentum_encoder(inputs["features"], inputs["restore"]).view(views.shape)
+                views = torch.cat([views[:1], keys[1:].to(views.dtype)])
+        scale = 1.0
+        if self.gathers:
+            views, inputs = gather_step(views, inputs)
+            scale = gathered_loss_scale()
+        loss = self.loss_from_views(views, inputs) * scale
+        self._check_finite(loss.reshape(1, 1, 1), inputs, "the loss is NaN or inf")
+        if training and self.queue is not None:  # after the loss: a batch is not its own queue entry
+            self.queue.enqueue(views[1:].flatten(0, 1).detach(), inputs["text_ids"][1:].flatten())
+        return loss
+
+    @property
+    def gathers(self) -> bool:
+        """Whether embeddings are gathered across processes: ``gather_across_devices``, by default on
+        when more than one process runs."""
+        if self.args.gather_across_devices is None:
+            return world_size() > 1
+        return self.args.gather_across_devices
+
+    def training_step(
+        self, model: nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None
+    ) -> torch.Tensor:
+        """`Trainer.training_step`, or with ``mini_batch_size`` set, the gradient-cached step
+        (:func:`~contrasent.training.gradcache.grad_cache_step`)."""
+        if self.args.mini_batch_size is None:
+            return super().training_step(model, inputs, num_items_in_batch)
+        return self._grad_cache_training_step(model, inputs, num_items_in_batch)
 
     def embed(self, model: nn.Module, inputs: dict[str, Any]) -> torch.Tensor:
         """Run the encoder on each length-sorted chunk; return (V·B, d) embeddings in view-major order."""
@@ -168,10 +218,7 @@ class ContrastiveTrainer(Trainer):
         input_format = self.loss.input_format
         if input_format == "anchor_positive":
             negatives = views[2:].transpose(0, 1) if num_views > 2 else None
-            extra = {}
-            if isinstance(self.loss, InfoNCE) and self.args.mask_duplicates:
-                ids = inputs["text_ids"]
-                extra["mask"] = false_negative_mask(ids[0], ids[1], ids[2:].T if num_views > 2 else None)
+            extra = self._infonce_masks(views, negatives, inputs) if isinstance(self.loss, InfoNCE) else {}
             return self.loss(views[0], views[1], negatives, **extra)
         if input_format == "views":
             return self.loss(views[0], views[1])
@@ -191,6 +238,107 @@ class ContrastiveTrainer(Trainer):
         if input_format == "scored_pairs":
             return self.loss(views[0], views[1], inputs["scores"])
         raise ValueError(f"loss {type(self.loss).__name__} has unknown input_format {input_format!r}")
+
+    def _infonce_masks(
+        self, views: torch.Tensor, negatives: torch.Tensor | None, inputs: dict[str, Any]
+    ) -> dict[str, torch.Tensor]:
+        """InfoNCE's ``mask`` (duplicates by text id and/or candidates scoring too close to the positive) and
+        the queue's ``extra_candidates``, whose duplicates of the row's anchor or positive are masked."""
+        extra: dict[str, torch.Tensor] = {}
+        queued = self.queue is not None and len(self.queue) > 0
+        mask = None
+        if self.args.mask_duplicates:
+            ids = inputs["text_ids"]
+            mask = false_negative_mask(ids[0], ids[1], ids[2:].T if views.shape[0] > 2 else None)
+        margin, relative = self.args.false_negative_margin, self.args.false_negative_relative_margin
+        if margin is not None or relative is not None:
+            suspects = similarity_threshold_mask(
+                views[0], views[1], negatives, margin=margin, relative_margin=relative,
+                similarity=self.loss.similarity,
+            )
+            mask = suspects if mask is None else mask | suspects
+        if queued:
+            extra["extra_candidates"] = self.queue.embeddings
+            if mask is not None:
+                ids, queue_ids = inputs["text_ids"], self.queue.ids.to(mask.device)
+                duplicates = (queue_ids[None, :] == ids[0][:, None]) | (queue_ids[None, :] == ids[1][:, None])
+                mask = torch.cat([mask, duplicates & self.args.mask_duplicates], dim=1)
+        if mask is not None:
+            extra["mask"] = mask
+        return extra
+
+    @staticmethod
+    def _build_queue(
+        model: nn.Module, args: ContrastiveTrainingArguments, loss: nn.Module | None
+    ) -> tuple[NegativeQueue | None, MomentumEncoder | None]:
+        """The negative queue and momentum encoder asked for by ``args`` (InfoNCE only)."""
+        if not args.queue_size and args.momentum is None:
+            return None, None
+        if not isinstance(loss, InfoNCE):
+            raise ValueError(f"queue_size and momentum need an InfoNCE loss, got {type(loss).__name__}")  # noqa: TRY004
+        return (NegativeQueue(args.queue_size) if args.queue_size else None,
+                MomentumEncoder(model, args.momentum) if args.momentum is not None else None)
+
+    def update_momentum_encoder(self) -> None:
+        """After each optimizer step: move the momentum encoder towards the encoder (MoCo's EMA)."""
+        if self.momentum_encoder is not None:
+            self.momentum_encoder.update(self.accelerator.unwrap_model(self.model))
+
+    # ------------------------------------------------------------------------------------------------
+    # Gradient caching and batch samplers (hooks kept apart from the rest of the step)
+    # ------------------------------------------------------------------------------------------------
+    def _grad_cache_training_step(
+        self, model: nn.Module, inputs: dict[str, Any], num_items_in_batch: Any
+    ) -> torch.Tensor:
+        """`Trainer.training_step`'s contract (train mode, inputs on the device, the loss divided for
+        gradient accumulation before backward, ``accelerator.backward``, detached loss returned) with
+        the forward and backward done by :func:`grad_cache_step`."""
+        if self.is_deepspeed_enabled:
+            raise ValueError("mini_batch_size (gradient caching) does not support DeepSpeed")
+        model.train()
+        if hasattr(self.optimizer, "train") and callable(self.optimizer.train):
+            self.optimizer.train()
+        inputs = self._prepare_inputs(inputs)
+        if self.loss_is_scaled_for_ga is not None:
+            scaled_for_ga = self.loss_is_scaled_for_ga
+        else:  # the same rule as Trainer.training_step
+            scaled_for_ga = (self.model_accepts_loss_kwargs and num_items_in_batch is not None) or (
+                self.compute_loss_func is not None
+            )
+        divisor = 1 if scaled_for_ga else getattr(self, "current_gradient_accumulation_steps", 1)
+
+        def loss_fn(chunk_embeddings: list[torch.Tensor]) -> torch.Tensor:
+            embeddings = torch.cat(chunk_embeddings)[inputs["restore"]]
+            return self.loss_from_embeddings(embeddings, inputs, training=True) / divisor
+
+        return grad_cache_step(
+            encode=lambda features: model(**features),
+            chunks=inputs["features"],
+            loss_fn=loss_fn,
+            backward=self.accelerator.backward,
+            no_sync=lambda: self.accelerator.no_sync(model),
+            autocast=self.compute_loss_context_manager,
+        )
+
+    def get_train_dataloader(self) -> Any:
+        """`Trainer`'s loader for ``batch_sampler="random"``; otherwise a loader over
+        :class:`~contrasent.data.samplers.NoDuplicatesBatchSampler` or
+        :class:`~contrasent.data.samplers.GroupByLabelBatchSampler`, prepared by accelerate (each rank
+        gets its slice of every global batch; the Trainer calls the sampler's ``set_epoch`` and skips
+        the trained batches when resuming)."""
+        if self.args.batch_sampler == "random":
+            return super().get_train_dataloader()
+        if self.train_dataset is None:
+            raise ValueError("Trainer: training requires a train_dataset.")
+        from torch.utils.data import DataLoader
+
+        sampler = build_batch_sampler(self.args, self.train_dataset, self.layout)
+        loader = DataLoader(
+            self.train_dataset, batch_sampler=sampler, collate_fn=self.data_collator,
+            num_workers=self.args.dataloader_num_workers, pin_memory=self.args.dataloader_pin_memory,
+            persistent_workers=self.args.dataloader_persistent_workers and self.args.dataloader_num_workers > 0,
+        )
+        return self.accelerator.prepare(loader)
 
     # ------------------------------------------------------------------------------------------------
     # Logging: alignment and uniformity of the training batches (Wang & Isola 2020)
@@ -299,6 +447,33 @@ def _check_batch_fits(dataset: Any, args: ContrastiveTrainingArguments) -> None:
             f"{args.per_device_train_batch_size} x {max(args.world_size, 1)} process(es) = {global_batch}); "
             "lower the batch size or add data"
         )
+
+
+class _MomentumUpdate(TrainerCallback):
+    """Calls :meth:`ContrastiveTrainer.update_momentum_encoder` after every optimizer step."""
+
+    def __init__(self, trainer: ContrastiveTrainer) -> None:
+        self.trainer = trainer
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.trainer.update_momentum_encoder()
+
+
+def build_batch_sampler(args: ContrastiveTrainingArguments, dataset: Any, layout: ColumnLayout | None) -> Any:
+    """The batch sampler named by ``args.batch_sampler`` over ``dataset`` (per-device batch size, the
+    world size as replicas, ``args.seed``, ``args.dataloader_drop_last``)."""
+    from contrasent.data.samplers import GroupByLabelBatchSampler, NoDuplicatesBatchSampler
+
+    common = {"num_replicas": world_size(), "drop_last": args.dataloader_drop_last, "seed": args.seed}
+    if args.batch_sampler == "no_duplicates":
+        columns = list(layout.text_columns) if layout is not None else None
+        return NoDuplicatesBatchSampler(dataset, args.per_device_train_batch_size, columns=columns, **common)
+    if layout is None or layout.label_column is None:
+        raise ValueError("batch_sampler='group_by_label' needs a label column in the training data")
+    return GroupByLabelBatchSampler(
+        dataset[layout.label_column], args.per_device_train_batch_size,
+        samples_per_label=args.samples_per_label, **common,
+    )
 
 
 def _freeze_unused_backbone_pooler(model: SentenceEncoder) -> None:

@@ -1,0 +1,87 @@
+"""Gradient caching: `ContrastiveTrainer.training_step` with ``mini_batch_size`` gives the parameter gradients
+of the uncached step on the same chunks, dropout on, float64 (issue #6, "must show" (b))."""
+
+from __future__ import annotations
+
+import datasets
+import pytest
+import torch
+from step_data import small_dataset
+
+from contrasent import ContrastiveTrainer, ContrastiveTrainingArguments, SentenceEncoder
+from contrasent.data import ContrastiveCollator, infer_layout
+from contrasent.training.gradcache import RandomState, grad_cache_step
+
+ROWS = 8
+
+
+def dataset(kind: str) -> datasets.Dataset:
+    return small_dataset(kind, ROWS)
+
+
+def trainer(tiny_bert_dir, tmp_path, data: datasets.Dataset, chunk_size: int, cached: bool) -> ContrastiveTrainer:
+    """A trainer on a float64 tiny BERT with dropout on; the uncached one runs the same chunks."""
+    torch.manual_seed(0)
+    model = SentenceEncoder.from_pretrained(tiny_bert_dir, dtype=torch.float64)
+    collator = ContrastiveCollator(model.tokenizer, infer_layout(data.column_names), max_length=16,
+                                   chunk_size=None if cached else chunk_size)
+    args = ContrastiveTrainingArguments(
+        output_dir=str(tmp_path), use_cpu=True, report_to="none", per_device_train_batch_size=ROWS,
+        mini_batch_size=chunk_size if cached else None, temperature=0.1,
+    )
+    return ContrastiveTrainer(model=model, args=args, train_dataset=data, data_collator=collator)
+
+
+def step(trainer_: ContrastiveTrainer, accumulation: int) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+    """One training step from a fixed random state: the loss, every gradient, and the next random draw."""
+    batch = trainer_.data_collator([trainer_.train_dataset[i] for i in range(ROWS)])
+    trainer_.current_gradient_accumulation_steps = accumulation  # set by Trainer's loop before each step
+    trainer_.model.zero_grad()
+    torch.manual_seed(1234)
+    loss = trainer_.training_step(trainer_.model, batch)
+    grads = [p.grad.clone() for p in trainer_.model.parameters() if p.requires_grad]
+    return loss, grads, torch.rand(3, dtype=torch.float64)
+
+
+@pytest.mark.parametrize(("kind", "chunk_size", "accumulation"), [
+    ("triplets", 1, 1), ("triplets", 3, 1), ("triplets", 3 * ROWS, 1), ("triplets", 3, 2),
+    ("labels", 1, 1), ("labels", 3, 1), ("labels", ROWS, 1),
+])
+def test_cached_step_matches_the_uncached_step(tiny_bert_dir, tmp_path, kind, chunk_size, accumulation):
+    data = dataset(kind)
+    reference = trainer(tiny_bert_dir, tmp_path / "plain", data, chunk_size, cached=False)
+    cached = trainer(tiny_bert_dir, tmp_path / "cached", data, chunk_size, cached=True)
+    assert cached.data_collator.chunk_size == chunk_size  # the collator forms GradCache's chunks
+    assert reference.model.backbone.config.hidden_dropout_prob > 0
+    ref_loss, ref_grads, ref_next = step(reference, accumulation)
+    assert reference.model.training  # training_step switched dropout on
+    loss, grads, next_draw = step(cached, accumulation)
+    torch.testing.assert_close(loss, ref_loss, rtol=0, atol=1e-10)
+    assert len(grads) == len(ref_grads) and any(g.abs().max() > 0 for g in ref_grads)
+    for grad, ref_grad in zip(grads, ref_grads):
+        torch.testing.assert_close(grad, ref_grad, rtol=0, atol=1e-6)
+    torch.testing.assert_close(next_draw, ref_next, rtol=0, atol=0)  # the RNG ends where an uncached step's does
+
+
+def test_dropout_masks_are_replayed(monkeypatch):
+    """The same through grad_cache_step directly; and with the replay disabled the gradient differs (the
+    second pass would draw new dropout masks), so the equality above is not vacuous."""
+    torch.manual_seed(0)
+    layer = torch.nn.Sequential(torch.nn.Linear(4, 4).double(), torch.nn.Dropout(0.5))
+    chunks = [{"x": torch.randn(2, 4, dtype=torch.float64)} for _ in range(3)]
+
+    def loss_fn(parts):
+        return torch.cat(parts).pow(2).sum()
+
+    def cached_grad():
+        layer.zero_grad()
+        torch.manual_seed(5)
+        grad_cache_step(lambda c: layer(c["x"]), chunks, loss_fn, lambda s: s.backward())
+        return layer[0].weight.grad.clone()
+
+    torch.manual_seed(5)
+    loss_fn([layer(c["x"]) for c in chunks]).backward()
+    reference = layer[0].weight.grad.clone()
+    torch.testing.assert_close(cached_grad(), reference, rtol=0, atol=1e-12)
+    monkeypatch.setattr(RandomState, "restore", lambda self: None)
+    assert not torch.allclose(cached_grad(), reference)
