@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +55,10 @@ class EncoderConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def to_json_string(self) -> str:
+        """JSON of the settings; transformers' logging callbacks (tensorboard) record a model's config this way."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> EncoderConfig:
