@@ -4,6 +4,7 @@ concatenated batch, for InfoNCE with hard negatives, SupCon, and local-anchor In
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -88,7 +89,9 @@ def losses_and_grads(model: nn.Module, inputs, rows: slice, distributed: bool) -
 
 
 def worker(rank_: int, init_file: str, out_dir: str) -> None:
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank_, world_size=len(SIZES))
+    # A bounded timeout: a collective that cannot complete fails the test instead of hanging the suite.
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank_, world_size=len(SIZES),
+                            timeout=timedelta(seconds=120))
     try:
         inputs = make_inputs()
         model = nn.parallel.DistributedDataParallel(make_model(inputs))
@@ -98,6 +101,9 @@ def worker(rank_: int, init_file: str, out_dir: str) -> None:
         results["gathered"] = all_gather_with_grad(inputs["anchors"][start : start + SIZES[rank_]])
         results["world"] = (world_size(), rank())
         torch.save(results, Path(out_dir) / f"rank{rank_}.pt")
+        # Tear down together: a rank destroying its group while its peer still uses it can leave the
+        # peer blocked for ever at exit (seen under load), and mp.spawn would wait on it.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
