@@ -18,7 +18,8 @@ def tiny_model(tiny_bert_dir) -> SentenceEncoder:
 
 def make_trainer(model, tmp_path, data, **options) -> ContrastiveTrainer:
     args = ContrastiveTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none",
-                                        per_device_train_batch_size=4, seed=1, **options)
+                                        # a batch never larger than the data (the trainer refuses that)
+                                        per_device_train_batch_size=min(4, len(data)), seed=1, **options)
     return ContrastiveTrainer(model=model, args=args, train_dataset=data)
 
 
