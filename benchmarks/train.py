@@ -3,8 +3,11 @@ with `MultipleNegativesRankingLoss`: the same objective (cosine / 0.05, in-batch
 
 Same model (all-MiniLM-L6-v2), same data (SNLI (sent0, sent1, hard_neg) triples), same batch size, max
 length, learning rate, precision and thread count, in one process. Each round trains a fresh copy of
-each model for ``--steps`` steps, ours then theirs; throughput is the median over rounds of
-examples (rows) per second of ``trainer.train()``. Then the STS-B dev Spearman each model reached.
+each model for ``--steps`` steps, ours then theirs, with seed 42 + round; throughput is the median over
+rounds of examples (rows) per second of ``trainer.train()``. The STS-B dev Spearman each model reached is
+given as mean ± standard deviation over the rounds: dropout masks differ between the two libraries (ours
+encodes the texts padding-free, in another order), so single runs differ by noise. With dropout off the
+two make the same updates (``tests/training/test_matches_sentence_transformers.py``).
 
 Each library runs with its own default optimizer (ours: fused AdamW; sentence-transformers: transformers'
 ``adamw_torch``, the same update rule in a per-tensor loop); a third contender gives sentence-transformers
@@ -57,36 +60,36 @@ def main() -> None:
     common = {"max_steps": args.steps, "per_device_train_batch_size": args.batch_size,
               "learning_rate": args.learning_rate, "warmup_steps": 0, "bf16": args.bf16, "use_cpu": True,
               "report_to": "none", "save_strategy": "no", "logging_strategy": "no", "disable_tqdm": True,
-              "seed": 42, "dataloader_num_workers": 0}
+              "dataloader_num_workers": 0}
 
-    def ours(output_dir: str):
+    def ours(output_dir: str, seed: int):
         model = SentenceEncoder.from_pretrained(model_dir, max_seq_length=args.max_length)
         trainer_args = ContrastiveTrainingArguments(output_dir=output_dir, temperature=0.05, mask_duplicates=False,
-                                                    max_seq_length=args.max_length, **common)
+                                                    max_seq_length=args.max_length, seed=seed, **common)
         return model, ContrastiveTrainer(model=model, args=trainer_args, train_dataset=dataset)
 
-    def theirs(output_dir: str, optim: str = "adamw_torch"):
+    def theirs(output_dir: str, seed: int, optim: str = "adamw_torch"):
         model = SentenceTransformer(model_dir, device="cpu")
         model.max_seq_length = args.max_length
-        trainer_args = STArguments(output_dir=output_dir, optim=optim, **common)
+        trainer_args = STArguments(output_dir=output_dir, optim=optim, seed=seed, **common)
         loss = MultipleNegativesRankingLoss(model, scale=20.0)
         return model, SentenceTransformerTrainer(model=model, args=trainer_args, train_dataset=dataset, loss=loss)
 
     contenders = {
         "contrasent ContrastiveTrainer": ours,
         "sentence-transformers MNRL": theirs,
-        "sentence-transformers MNRL, fused": lambda output_dir: theirs(output_dir, optim="adamw_torch_fused"),
+        "sentence-transformers MNRL, fused": lambda output_dir, seed: theirs(output_dir, seed, "adamw_torch_fused"),
     }
     seconds: dict[str, list[float]] = {name: [] for name in contenders}
-    spearman: dict[str, float] = {}
+    spearman: dict[str, list[float]] = {name: [] for name in contenders}
     with tempfile.TemporaryDirectory() as scratch:
-        for _ in range(args.rounds):
+        for round_number in range(args.rounds):
             for name, build in contenders.items():
-                model, trainer = build(scratch)
+                model, trainer = build(scratch, 42 + round_number)
                 start = time.perf_counter()
                 trainer.train()
                 seconds[name].append(time.perf_counter() - start)
-                spearman[name] = dev(model)["spearman"]
+                spearman[name].append(dev(model)["spearman"])
     base = SentenceEncoder.from_pretrained(model_dir)
 
     precision = "bf16 mixed" if args.bf16 else "fp32"
@@ -95,8 +98,10 @@ def main() -> None:
     print(f"{'':36s} {'examples/s':>10s} {'STS-B dev Spearman':>19s}")
     rates = {name: args.steps * args.batch_size / statistics.median(values) for name, values in seconds.items()}
     for name, rate in rates.items():
-        print(f"{name:36s} {rate:10.1f} {spearman[name]:19.2f}")
-    print(f"{'base model (no training)':36s} {'':10s} {dev(base)['spearman']:19.2f}")
+        values = spearman[name]
+        spread = f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else ""
+        print(f"{name:36s} {rate:10.1f} {statistics.mean(values):12.2f}{spread}")
+    print(f"{'base model (no training)':36s} {'':10s} {dev(base)['spearman']:12.2f}")
     ours_rate, theirs_rate, theirs_fused_rate = rates.values()
     print(f"throughput ratio, each library's defaults (ours / sentence-transformers): {ours_rate / theirs_rate:.2f}x")
     print(f"throughput ratio, both with fused AdamW:                                 {ours_rate / theirs_fused_rate:.2f}x")

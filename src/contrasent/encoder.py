@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from contrasent import model_io
+from contrasent import model_io, padding_free
 from contrasent.config import EncoderConfig
 from contrasent.model_card import (
     CARD_NAME,
@@ -121,19 +121,33 @@ class SentenceEncoder(nn.Module):
     def forward(
         self,
         input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
+        sequence_lengths: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Tokens -> embeddings. ``input_ids``/``attention_mask`` (B, T) -> (B, dim), with gradients."""
-        extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        """Tokens -> embeddings, with gradients.
+
+        Padded: ``input_ids``/``attention_mask`` (B, T) -> (B, dim).
+        Padding-free (:mod:`contrasent.padding_free`): ``input_ids`` (1, Σ L_i) holding B texts back to
+        back and ``sequence_lengths`` (B,) -> (B, dim); only for encoders that pass
+        :func:`~contrasent.padding_free.supports_padding_free`.
+        """
         all_layers = needs_all_hidden_states(self.config.pooling)
-        output = self.backbone(
-            input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=all_layers,
-            return_dict=True, **extra,
-        )
+        if sequence_lengths is not None:
+            last_hidden_state, attention_mask, hidden_states = padding_free.backbone_forward(
+                self.backbone, input_ids, sequence_lengths, all_layers)
+        elif attention_mask is None:
+            raise ValueError("SentenceEncoder.forward needs attention_mask (padded input) or sequence_lengths "
+                             "(padding-free input)")
+        else:
+            extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+            output = self.backbone(
+                input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=all_layers,
+                return_dict=True, **extra,
+            )
+            last_hidden_state, hidden_states = output.last_hidden_state, output.hidden_states
         embeddings = pool(
-            self.config.pooling, output.last_hidden_state, attention_mask,
-            output.hidden_states if all_layers else None,
+            self.config.pooling, last_hidden_state, attention_mask, hidden_states if all_layers else None
         )
         if self.head is not None and (self.training or self.config.head_at_inference):
             embeddings = self.head(embeddings)

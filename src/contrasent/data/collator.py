@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from contrasent import padding_free
 from contrasent.data.columns import ColumnLayout
 from contrasent.data.text_ids import text_ids
 
@@ -32,10 +33,14 @@ class ContrastiveCollator:
         tokenizer: a (fast) transformers tokenizer.
         layout: the column roles (:class:`~contrasent.data.ColumnLayout`).
         max_length: truncate texts to this many tokens.
-        chunk_size: texts per forward pass (default: the batch's row count B, so a step runs V passes).
+        chunk_size: texts per forward pass (default: the batch's row count B, so a step runs V passes;
+            padding-free, all N texts in one pass).
+        padding_free: emit each chunk as one unpadded row (:mod:`contrasent.padding_free`) instead of a
+            padded (chunk, T_chunk) tensor; only for encoders that support it (the trainer checks).
 
     Returns (from ``__call__``) a dict:
-        ``features``: list of {``input_ids``, ``attention_mask``} (chunk, T_chunk) int64 tensors;
+        ``features``: list of {``input_ids``, ``attention_mask``} (chunk, T_chunk) int64 tensors, or
+        padding-free, of {``input_ids`` (1, Σ L_i), ``sequence_lengths`` (chunk,)};
         ``restore``: (N,) int64, ``cat(chunk outputs)[restore]`` is view-major;
         ``num_views``: V; ``text_ids``: (V, B) int64 stable ids of the texts (duplicate detection);
         ``class_labels``: (B,) int64 when the layout has a label column; ``scores``: (B,) float32 when it
@@ -45,11 +50,15 @@ class ContrastiveCollator:
     Texts longer than ``max_length`` tokens are truncated; the first batch that holds one logs a warning.
     """
 
-    def __init__(self, tokenizer: Any, layout: ColumnLayout, max_length: int, chunk_size: int | None = None) -> None:
+    def __init__(
+        self, tokenizer: Any, layout: ColumnLayout, max_length: int, chunk_size: int | None = None,
+        padding_free: bool = False,
+    ) -> None:
         self.tokenizer = tokenizer
         self.layout = layout
         self.max_length = max_length
         self.chunk_size = chunk_size
+        self.padding_free = padding_free
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.warned_truncation = False
 
@@ -65,7 +74,7 @@ class ContrastiveCollator:
         if not self.warned_truncation:
             self._warn_if_truncated(texts, token_ids)
         batch: dict[str, Any] = {
-            **self.chunks(token_ids, self.chunk_size or len(rows)),
+            **self.chunks(token_ids, self.chunk_size or (len(texts) if self.padding_free else len(rows))),
             "num_views": len(columns),
             "text_ids": torch.stack([text_ids(column) for column in columns]),
         }
@@ -91,11 +100,15 @@ class ContrastiveCollator:
             self.warned_truncation = True
 
     def chunks(self, token_ids: list[list[int]], chunk_size: int) -> dict[str, Any]:
-        """Length-sorted, per-chunk padded token tensors and the permutation that undoes the sort."""
+        """Length-sorted token tensors per chunk (padded, or packed when padding-free) and the permutation
+        that undoes the sort."""
         order = sorted(range(len(token_ids)), key=lambda i: len(token_ids[i]))
         features = []
         for start in range(0, len(order), chunk_size):
             members = [token_ids[i] for i in order[start:start + chunk_size]]
+            if self.padding_free:
+                features.append(padding_free.pack(members))
+                continue
             length = max(len(ids) for ids in members)
             input_ids = torch.full((len(members), length), self.pad_id, dtype=torch.long)
             attention_mask = torch.zeros((len(members), length), dtype=torch.long)

@@ -35,6 +35,10 @@ class ContrastiveTrainingArguments(TrainingArguments):
     * ``mini_batch_size``: gradient caching (GradCache): encode this many texts per forward pass and
       backpropagate through the loss of the whole batch in two passes; memory then grows with
       ``mini_batch_size``, not with the batch. ``None`` (default) = off.
+    * ``padding_free``: encode the texts of a step back to back in one unpadded row, attention per text
+      (:mod:`contrasent.padding_free`; TRL's name for the same idea): linear layers then process no
+      padding. On (default) for encoders that give the same embeddings this way (checked when training
+      starts); the others, and ``False``, use padded length-sorted chunks.
     * ``batch_sampler``: ``"random"`` (default, `Trainer`'s own), ``"no_duplicates"`` (no text twice in a
       global batch) or ``"group_by_label"`` (``samples_per_label`` examples of each label in a batch).
     * ``queue_size``: InfoNCE also scores each anchor against this many embeddings of past batches
@@ -65,6 +69,8 @@ class ContrastiveTrainingArguments(TrainingArguments):
         "help": "Use every process's batch as negatives (default: on when several processes run)."})
     mini_batch_size: int | None = field(default=None, metadata={
         "help": "Gradient caching: texts per forward pass (default: off, the whole batch at once)."})
+    padding_free: bool = field(default=True, metadata={
+        "help": "Encode the texts of a step without padding, when the encoder supports it (default: on)."})
     batch_sampler: str = field(default="random", metadata={
         "help": "random (default), no_duplicates or group_by_label.",
         "choices": ["random", "no_duplicates", "group_by_label"]})

@@ -30,6 +30,7 @@ from contrasent.data.validation import validate_training_data
 from contrasent.encoder import SentenceEncoder
 from contrasent.losses import LOSSES, InfoNCE, get_loss
 from contrasent.metrics import alignment, uniformity
+from contrasent.padding_free import supports_padding_free
 from contrasent.training.arguments import ContrastiveTrainingArguments
 from contrasent.training.distributed import gather_step, gathered_loss_scale, world_size
 from contrasent.training.false_negatives import false_negative_mask, similarity_threshold_mask
@@ -106,9 +107,11 @@ class ContrastiveTrainer(Trainer):
             loss = loss if loss is not None else build_loss(args, self.layout)
             check_loss_fits_layout(loss, self.layout)
             data_collator = data_collator or ContrastiveCollator(model.tokenizer, self.layout, args.max_seq_length)
-        if args.mini_batch_size is not None and isinstance(data_collator, ContrastiveCollator):
-            # GradCache's chunks are the collator's length-sorted chunks: one forward pass each.
-            data_collator.chunk_size = args.mini_batch_size
+        if isinstance(data_collator, ContrastiveCollator):
+            if args.mini_batch_size is not None:
+                # GradCache's chunks are the collator's length-sorted chunks: one forward pass each.
+                data_collator.chunk_size = args.mini_batch_size
+            data_collator.padding_free = args.padding_free and supports_padding_free(model)
         _freeze_unused_backbone_pooler(model)
 
         # Evaluation comes from `evaluator`, not from an eval_dataset: keep Trainer's check from refusing.

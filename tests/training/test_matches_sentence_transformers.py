@@ -1,0 +1,53 @@
+"""`ContrastiveTrainer` with InfoNCE makes the same updates as sentence-transformers' trainer with
+`MultipleNegativesRankingLoss` (cosine / 0.05 over in-batch positives and hard negatives).
+
+Dropout is switched off in both, so the two runs are deterministic and any difference is a difference in
+the math (our padding-free, length-sorted encoding included), not in random masks. Plain SGD: Adam's
+first step divides by |g|, which would turn rounding noise in near-zero gradients into full-size steps.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from contrasent import ContrastiveTrainer, ContrastiveTrainingArguments, SentenceEncoder
+from contrasent.data import load_training_file
+
+
+def no_dropout(model: torch.nn.Module) -> torch.nn.Module:
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    return model
+
+
+@pytest.mark.parametrize("padding_free", [True, False])
+def test_same_updates_as_sentence_transformers_mnrl(tiny_bert_dir, data_dir, tmp_path, padding_free):
+    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
+    from sentence_transformers import SentenceTransformerTrainingArguments as STArguments
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    data = load_training_file(data_dir / "snli_senteval" / "nli_triples_snli_dev_test.csv").select(range(16))
+    common = {"max_steps": 3, "per_device_train_batch_size": 16, "learning_rate": 2.0, "optim": "sgd",
+              "lr_scheduler_type": "constant", "use_cpu": True, "report_to": "none", "save_strategy": "no", "seed": 0,
+              "dataloader_num_workers": 0}
+    ours = no_dropout(SentenceEncoder.from_pretrained(tiny_bert_dir, max_seq_length=32))
+    initial = {name: p.detach().clone() for name, p in ours.backbone.named_parameters()}
+    ContrastiveTrainer(model=ours, train_dataset=data, args=ContrastiveTrainingArguments(
+        output_dir=str(tmp_path / "ours"), temperature=0.05, mask_duplicates=False, max_seq_length=32,
+        padding_free=padding_free, **common)).train()
+
+    theirs = no_dropout(SentenceTransformer(str(tiny_bert_dir), device="cpu"))
+    theirs.max_seq_length = 32
+    loss = MultipleNegativesRankingLoss(theirs, scale=20.0)
+    SentenceTransformerTrainer(model=theirs, train_dataset=data, loss=loss,
+                               args=STArguments(output_dir=str(tmp_path / "theirs"), **common)).train()
+
+    their_parameters = dict(theirs[0].auto_model.named_parameters())
+    largest_update = max((p.detach() - initial[n]).abs().max().item() for n, p in ours.backbone.named_parameters())
+    assert largest_update > 1e-3  # the runs did train
+    for name, p in ours.backbone.named_parameters():
+        if name.startswith("pooler."):  # unused by mean pooling: no gradient in either
+            continue
+        torch.testing.assert_close(p.detach(), their_parameters[name].detach(), rtol=0, atol=1e-5, msg=name)
