@@ -19,10 +19,11 @@ Arms (:data:`ARMS`):
 
 Choosing among the mined arms is done on a dev split of *train*, never on test: ``--dev`` holds out 20 %
 of the train queries (seeded), trains every arm on the other 80 % and prints dev nDCG@10 (the dev queries
-against the whole corpus). The arm chosen there is then run on all of train and evaluated once on test:
+against the whole corpus). The arm chosen there is then run on all of train and evaluated once on test.
+Measured (README): dev in-batch 67.54, ``mined`` 68.55, ``mined-k3`` 68.12, so ``mined`` is the test arm:
 
-    PYTHONPATH=src python benchmarks/scifact_finetune.py --dev --skip-base
-    PYTHONPATH=src python benchmarks/scifact_finetune.py --arms in-batch mined-k3 [--output results.json]
+    PYTHONPATH=src python benchmarks/scifact_finetune.py --dev --skip-base --arms in-batch mined mined-k3
+    PYTHONPATH=src python benchmarks/scifact_finetune.py --skip-base --arms in-batch mined [--output results.json]
 
 Evaluation: :class:`contrasent.evaluation.RetrievalEvaluator` (exact cosine search); test is
 ``read_beir(folder, split="test")`` (300 queries, 5183 documents).
