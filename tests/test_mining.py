@@ -164,6 +164,25 @@ def test_rows_short_of_negatives_keep_none_columns_and_are_counted(synthetic, ca
     assert "positive scores: count" in printed and "rows filled from beyond max_rank" in printed
 
 
+def test_triplet_format_writes_one_row_per_negative_and_keeps_rows_without_any(synthetic):
+    dataset, corpus, embeddings = synthetic
+    small_corpus = sorted(set(dataset["positive"])) + corpus[:3]
+    options = {"num_negatives": 5, "range": (0, 2), "margin": 0.3, "verbose": False}
+    tuples = mine_hard_negatives(dataset, LookupModel(embeddings), small_corpus, **options)
+    triplets = mine_hard_negatives(dataset, LookupModel(embeddings), small_corpus, output_format="triplet", **options)
+    assert triplets.column_names == [*dataset.column_names, "negative"]
+    expected = []
+    for row in tuples:
+        found = [row[f"negative_{j}"] for j in range(1, 6) if row[f"negative_{j}"] is not None]
+        expected += [(row["anchor"], row["positive"], negative) for negative in found or [None]]
+    assert [(row["anchor"], row["positive"], row["negative"]) for row in triplets] == expected
+    assert len(triplets) > len(dataset)  # several negatives per row
+    without_any = sum(row["negative_1"] is None for row in tuples)
+    assert without_any > 0 and sum(row["negative"] is None for row in triplets) == without_any  # kept once
+    with pytest.raises(ValueError, match="output_format must be one of"):
+        mine_hard_negatives(dataset, LookupModel(embeddings), corpus, output_format="triplets")
+
+
 def test_random_sampling_stays_in_range_and_is_seeded(synthetic):
     dataset, corpus, embeddings = synthetic
     def mine(seed):

@@ -33,6 +33,20 @@ def test_mine_command_writes_negative_columns(tmp_path, tiny_bert_dir, capsys):
     assert list((tmp_path / "cache").glob("embeddings-*.npy"))
 
 
+def test_mine_command_writes_triplets(tmp_path, tiny_bert_dir, capsys):
+    rows = [{"anchor": f"question {i}", "positive": f"answer about topic {i}"} for i in range(4)]
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "mined.jsonl"
+    assert main(["mine", str(data), "--model", str(tiny_bert_dir), "--output", str(out),
+                 "--num-negatives", "2", "--output-format", "triplet"]) == 0
+    mined = datasets.load_dataset("json", data_files=str(out), split="train")
+    assert mined.column_names == ["anchor", "positive", "negative"] and len(mined) == 8
+    assert mined["anchor"] == [row["anchor"] for row in rows for _ in range(2)]
+    assert all(row["negative"] not in (None, row["positive"]) for row in mined)
+    assert f"Wrote 8 rows to {out}" in capsys.readouterr().out
+
+
 def test_mine_command_reports_a_missing_file(tmp_path, capsys):
     status = main(["mine", str(tmp_path / "missing.jsonl"), "--model", "m", "--output", str(tmp_path / "o.jsonl")])
     assert status == 1

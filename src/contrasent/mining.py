@@ -17,6 +17,11 @@ dropped. A trainer must treat a ``None`` negative as absent (e.g. mask its InfoN
 anchor), or the caller filters those rows out (``dataset.filter(lambda row: row["negative_k"] is not
 None)``).
 
+``output_format="n-tuple"`` (default) adds the columns ``negative_1 … negative_k`` to each row;
+``"triplet"`` (sentence-transformers' default) writes one ``(…, negative)`` row per mined negative
+instead, the row's other columns repeated: k times as many rows, so one epoch makes k passes over the
+pairs, each with a different negative. A row with no negative at all is kept once, with ``None``.
+
 Embeddings are computed once (unique anchors, deduplicated corpus) and, with ``cache_dir``, stored as
 ``.npy`` files keyed by a hash of the model identity and the texts. Search is exact: chunked matrix
 products with bounded memory, or faiss's exact inner-product index with ``use_faiss=True``.
@@ -40,6 +45,7 @@ if TYPE_CHECKING:
     from datasets import Dataset
 
 SAMPLING = ("top", "random")
+OUTPUT_FORMATS = ("n-tuple", "triplet")
 _SCORES_PER_CHUNK = 2**25  # float32 entries of one (queries × corpus) score block: 128 MiB
 
 
@@ -93,6 +99,7 @@ def mine_hard_negatives(
     margin: float | None = None,
     relative_margin: float | None = None,
     sampling: str = "top",
+    output_format: str = "n-tuple",
     batch_size: int = 32,
     use_faiss: bool = False,
     cache_dir: str | os.PathLike | None = None,
@@ -114,6 +121,8 @@ def mine_hard_negatives(
         margin: absolute margin m ≥ 0 (``s ≤ s⁺ − m``), or None.
         relative_margin: r in [0, 1) (``s ≤ s⁺ (1 − r)``), or None.
         sampling: ``"top"`` or ``"random"`` (within the qualifying texts of the range).
+        output_format: ``"n-tuple"`` (columns ``negative_1 … negative_k``) or ``"triplet"`` (a
+            ``negative`` column, one row per mined negative; see the module docstring).
         batch_size: passed to ``model.encode`` when it accepts it.
         use_faiss: search with faiss (``faiss-cpu``/``faiss-gpu``) instead of numpy; both are exact.
         cache_dir: store / reuse embeddings there (``.npy``). The key is the model identity (class,
@@ -125,10 +134,13 @@ def mine_hard_negatives(
         return_stats: also return the :class:`MiningStats`.
 
     Returns:
-        The dataset with ``negative_1 … negative_k`` added (same rows, same order), and the stats if
+        The dataset with ``negative_1 … negative_k`` added (same rows, same order), or for ``"triplet"``
+        each row repeated once per negative (in order) with ``negative`` added; and the stats if
         ``return_stats``.
     """
     min_rank, max_rank = _check_arguments(num_negatives, range, margin, relative_margin, sampling, batch_size)
+    if output_format not in OUTPUT_FORMATS:
+        raise ValueError(f"output_format must be one of {OUTPUT_FORMATS}, got {output_format!r}")
     anchor_column, positive_column = _text_columns(dataset, anchor_column, positive_column)
     anchors = _column(dataset, anchor_column)
     positives = _column(dataset, positive_column)
@@ -191,9 +203,14 @@ def mine_hard_negatives(
         negatives.append([corpus_texts[i] for i in chosen] + [None] * (num_negatives - len(chosen)))
         negative_scores.extend(chosen_scores)
 
-    result = dataset
-    for j in builtins.range(num_negatives):
-        result = result.add_column(f"negative_{j + 1}", [row[j] for row in negatives])
+    if output_format == "triplet":
+        found = [[text for text in row if text is not None] or [None] for row in negatives]
+        result = dataset.select([i for i, row in enumerate(found) for _ in row])
+        result = result.add_column("negative", [text for row in found for text in row])
+    else:
+        result = dataset
+        for j in builtins.range(num_negatives):
+            result = result.add_column(f"negative_{j + 1}", [row[j] for row in negatives])
     stats = MiningStats(
         rows=len(anchors),
         num_negatives=num_negatives,

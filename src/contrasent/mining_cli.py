@@ -31,6 +31,8 @@ def add_mine_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--relative-margin", type=float,
                         help="keep negatives scoring <= positive * (1 - relative_margin)")
     parser.add_argument("--sampling", choices=("top", "random"), default="top")
+    parser.add_argument("--output-format", choices=("n-tuple", "triplet"), default="n-tuple",
+                        help="negative_1..k columns, or one (anchor, positive, negative) row per negative")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-seq-length", type=int, help="truncate texts to this many tokens")
     parser.add_argument("--faiss", action="store_true", help="search with faiss (exact inner product)")
@@ -52,7 +54,8 @@ def run_mine(args: argparse.Namespace) -> int:
     mined = mine_hard_negatives(
         dataset, model, corpus, anchor_column=args.anchor_column, positive_column=args.positive_column,
         num_negatives=args.num_negatives, range=tuple(args.range), margin=args.margin,
-        relative_margin=args.relative_margin, sampling=args.sampling, batch_size=args.batch_size,
+        relative_margin=args.relative_margin, sampling=args.sampling,
+        output_format=args.output_format, batch_size=args.batch_size,
         use_faiss=args.faiss, cache_dir=args.cache_dir, model_id=f"{args.model}|{overrides}", seed=args.seed,
     )
     save_dataset_file(mined, args.output)
