@@ -13,9 +13,9 @@ score s qualifies for a row whose positive scores :math:`s^+` when
 Rows with fewer than k qualifying texts in the range are **filled** from further down the ranking
 (ranks ≥ max_rank, best first, the margin rules still applying); if even the whole corpus has too few,
 the row is kept with ``None`` in its missing ``negative_j`` columns (counted as *short*): nothing is
-dropped. A trainer must treat a ``None`` negative as absent (e.g. mask its InfoNCE column for every
-anchor), or the caller filters those rows out (``dataset.filter(lambda row: row["negative_k"] is not
-None)``).
+dropped. :class:`~contrasent.ContrastiveTrainer` refuses a ``None`` text with an error naming its row
+and column, so that the caller decides: widen the range or margins, or filter those rows out
+(``dataset.filter(lambda row: row["negative_k"] is not None)``).
 
 ``output_format="n-tuple"`` (default) adds the columns ``negative_1 … negative_k`` to each row;
 ``"triplet"`` (sentence-transformers' default) writes one ``(…, negative)`` row per mined negative

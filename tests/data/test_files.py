@@ -88,6 +88,8 @@ def test_impossible_layouts(columns, message) -> None:
     [
         ({"text": ["ok", None]}, r"row 1, column 'text': expected a string, got NoneType"),
         ({"text": ["ok", "   "]}, r"row 1, column 'text': empty or whitespace-only text"),
+        ({"anchor": ["a"], "positive": ["b"], "negative_1": [None]},
+         r"row 0, column 'negative_1': expected a string, got NoneType \(None\); mine_hard_negatives leaves None"),
         ({"text": ["a", "b"], "label": [1, 2.5]}, r"row 1, column 'label': expected an integer label, got float"),
         ({"s1": ["a"], "s2": ["b"], "label": [2]}, r"row 0, column 'label': expected 1 \(similar\) or 0"),
         ({"s1": ["a"], "s2": ["b"], "score": [float("nan")]}, r"row 0, column 'score': expected a finite number"),

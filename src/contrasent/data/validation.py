@@ -31,6 +31,9 @@ def validate_training_data(
             if not isinstance(text, str):
                 close = difflib.get_close_matches(column, LABEL_COLUMNS + SCORE_COLUMNS, n=1)
                 hint = f"; if it holds labels or scores, name it {close[0]!r}" if close and text is not None else ""
+                if text is None and column.startswith("negative"):
+                    hint = ("; mine_hard_negatives leaves None where too few negatives qualify: widen its range or "
+                            f"margins, or drop those rows (dataset.filter(lambda row: row[{column!r}] is not None))")
                 raise TypeError(f"{source}, row {row}, column {column!r}: expected a string, got "
                                 f"{type(text).__name__} ({text!r}){hint}")
             if not text.strip():
