@@ -104,7 +104,7 @@ def dev_split(data: RetrievalData, fraction: float = 0.2, seed: int = 0) -> tupl
     return [q for q in query_ids if q not in held_out], dev
 
 
-def train_sentence_transformers(model_dir: str, pairs, corpus: list[str], mining: dict | None):
+def train_sentence_transformers(model_dir: str, pairs, corpus: list[str], mining: dict | None, seed: int):
     """The protocol with sentence-transformers: its mining (when ``mining``) and its trainer; the trained model."""
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
     from sentence_transformers import SentenceTransformerTrainingArguments as STArguments
@@ -119,7 +119,7 @@ def train_sentence_transformers(model_dir: str, pairs, corpus: list[str], mining
         training_args = STArguments(
             output_dir=output_dir, num_train_epochs=1, per_device_train_batch_size=32, learning_rate=2e-5,
             warmup_steps=3, batch_sampler=BatchSamplers.NO_DUPLICATES, use_cpu=True, report_to="none",
-            save_strategy="no", logging_steps=5, disable_tqdm=True, seed=42, dataloader_num_workers=0,
+            save_strategy="no", logging_steps=5, disable_tqdm=True, seed=seed, dataloader_num_workers=0,
         )
         start = time.perf_counter()
         trainer = SentenceTransformerTrainer(model=model, args=training_args, train_dataset=dataset,
@@ -135,6 +135,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=REPO_ROOT.parent / "shared" / "data")
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--seed", type=int, default=42, help="training seed (data order, dropout)")
     parser.add_argument("--skip-base", action="store_true", help="do not evaluate the base model")
     parser.add_argument("--dev", action="store_true", help="train on 80%% of train, evaluate on the other 20%%")
     parser.add_argument("--arms", nargs="+", choices=[*ARMS, *ST_ARMS], default=None,
@@ -192,7 +193,7 @@ def main() -> None:
 
     for name in arms:
         if name in ST_ARMS:
-            model = train_sentence_transformers(model_dir, pairs, corpus, ST_ARMS[name])
+            model = train_sentence_transformers(model_dir, pairs, corpus, ST_ARMS[name], args.seed)
             evaluate(name, model)
             continue
         dataset = datasets_by_arm.get(name, pairs)
@@ -203,7 +204,7 @@ def main() -> None:
                 "num_train_epochs": 1, "per_device_train_batch_size": 32, "learning_rate": 2e-5, "warmup_steps": 3,
                 "max_seq_length": 256, "temperature": 0.05, "batch_sampler": "no_duplicates",
                 "mini_batch_size": 64 if num_negatives > 1 else None, "use_cpu": True, "report_to": "none",
-                "save_strategy": "no", "logging_steps": 5, "disable_tqdm": True, "seed": 42,
+                "save_strategy": "no", "logging_steps": 5, "disable_tqdm": True, "seed": args.seed,
                 "dataloader_num_workers": 0,
             }
             training_args = ContrastiveTrainingArguments(output_dir=output_dir,
