@@ -139,7 +139,7 @@ def main() -> None:
     parser.add_argument("--skip-base", action="store_true", help="do not evaluate the base model")
     parser.add_argument("--dev", action="store_true", help="train on 80%% of train, evaluate on the other 20%%")
     parser.add_argument("--arms", nargs="+", choices=[*ARMS, *ST_ARMS], default=None,
-                        help="arms to train (default: all with --dev, else in-batch and mined)")
+                        help="arms to train (default: all of ours with --dev, else in-batch and mined-triplets-k3)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -160,7 +160,7 @@ def main() -> None:
         arms = args.arms or list(ARMS)
     else:
         train_query_ids, evaluation_data = list(train.qrels), read_beir(folder, split="test")
-        arms = args.arms or ["in-batch", "mined"]
+        arms = args.arms or ["in-batch", "mined-triplets-k3"]
     evaluator = RetrievalEvaluator(evaluation_data, batch_size=64, show_progress_bar=False)
     split_name = "dev" if args.dev else "test"
     pairs = datasets.Dataset.from_dict(train_rows(train, train_query_ids))
