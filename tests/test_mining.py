@@ -256,16 +256,14 @@ def load_scifact_train(folder):
 
 
 @pytest.fixture(scope="session")
-def scifact_mined(data_dir, minilm_dir, tmp_path_factory):
-    from contrasent import SentenceEncoder
-
+def scifact_mined(data_dir, minilm, tmp_path_factory):
     dataset, corpus = load_scifact_train(data_dir / "beir_scifact")
-    # 128 tokens instead of 256 halves encoding on a shared CPU; no rule checked here depends on it.
-    model = RecordingModel(SentenceEncoder.from_pretrained(minilm_dir, max_seq_length=128))
+    # `minilm` is the session's disk-cached all-MiniLM-L6-v2: the retrieval tests encode the same corpus.
+    model = RecordingModel(minilm)
     cache = tmp_path_factory.mktemp("mining-cache")
     result, stats = mine_hard_negatives(
         dataset, model, corpus, num_negatives=5, range=(10, 50), relative_margin=0.05, batch_size=64,
-        cache_dir=cache, model_id="all-MiniLM-L6-v2@128", return_stats=True,
+        cache_dir=cache, model_id="all-MiniLM-L6-v2", return_stats=True,
     )
     return dataset, corpus, model, cache, result, stats
 
@@ -285,7 +283,7 @@ def test_scifact_train_absolute_margin_and_random_sampling_reuse_the_cache(scifa
     before = model.encoded
     result, stats = mine_hard_negatives(
         dataset, model, corpus, num_negatives=3, range=(0, 30), margin=0.1, sampling="random",
-        cache_dir=cache, model_id="all-MiniLM-L6-v2@128", return_stats=True, use_faiss=True,
+        cache_dir=cache, model_id="all-MiniLM-L6-v2", return_stats=True, use_faiss=True,
     )
     assert model.encoded == before  # both embedding sets came from the cache
     check_rules(result, stats, model.embeddings, corpus, 3, (0, 30), margin=0.1, top=False)

@@ -14,6 +14,7 @@ from torch import nn
 
 from contrasent import model_io, padding_free
 from contrasent.config import EncoderConfig
+from contrasent.hardware import warn_if_bfloat16_is_emulated
 from contrasent.model_card import (
     CARD_NAME,
     CardData,
@@ -186,7 +187,8 @@ class SentenceEncoder(nn.Module):
             max_length: truncate to this many tokens (default: :attr:`max_seq_length`).
             normalize: L2-normalize the output; ``None`` follows the model's configuration.
             dtype: compute precision: ``None`` (the weights' own), ``torch.bfloat16``/``"bfloat16"`` (CPU
-                or GPU autocast: matrix products in bf16, norms and softmax in fp32) or
+                or GPU autocast: matrix products in bf16, norms and softmax in fp32; faster only on CPUs
+                with native bf16 units, see :mod:`contrasent.hardware`, which warns otherwise) or
                 ``torch.float16``/``"float16"`` (GPU).
             convert_to: ``"numpy"`` (float32 ``np.ndarray``) or ``"torch"`` (float32 tensor on the model's
                 device).
@@ -209,6 +211,8 @@ class SentenceEncoder(nn.Module):
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
         autocast_dtype = _autocast_dtype(dtype)
         device = self.device
+        if autocast_dtype == torch.bfloat16 and device.type == "cpu":
+            warn_if_bfloat16_is_emulated("encode(dtype='bfloat16')")
         result = torch.empty((len(texts), self.embedding_dim), dtype=torch.float32, device=device)
 
         if texts:

@@ -24,7 +24,9 @@ pairs, each with a different negative. A row with no negative at all is kept onc
 
 Embeddings are computed once (unique anchors, deduplicated corpus) and, with ``cache_dir``, stored as
 ``.npy`` files keyed by a hash of the model identity and the texts. Search is exact: chunked matrix
-products with bounded memory, or faiss's exact inner-product index with ``use_faiss=True``.
+products with bounded memory, or faiss's exact inner-product index with ``use_faiss=True``; either way
+the candidates are rescored by :func:`contrasent.topk.rescore`, so the mined negatives do not depend on
+the backend, the chunking or the CPU (see :mod:`contrasent.topk`).
 """
 
 from __future__ import annotations
@@ -41,12 +43,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from contrasent.topk import candidate_count, exact_top_k, l2_normalize, rank_candidates, rescore
+
 if TYPE_CHECKING:
     from datasets import Dataset
 
 SAMPLING = ("top", "random")
 OUTPUT_FORMATS = ("n-tuple", "triplet")
-_SCORES_PER_CHUNK = 2**25  # float32 entries of one (queries × corpus) score block: 128 MiB
 
 
 @dataclass(frozen=True)
@@ -159,8 +162,8 @@ def mine_hard_negatives(
     unique_anchors = list(dict.fromkeys(anchors))
     anchor_row = {text: i for i, text in enumerate(unique_anchors)}
     identity = model_id or _model_identity(model)
-    query_emb = _normalize(_encode_cached(model, unique_anchors, batch_size, cache_dir, identity))
-    corpus_emb = _normalize(_encode_cached(model, corpus_texts, batch_size, cache_dir, identity))
+    query_emb = l2_normalize(_encode_cached(model, unique_anchors, batch_size, cache_dir, identity))
+    corpus_emb = l2_normalize(_encode_cached(model, corpus_texts, batch_size, cache_dir, identity))
     if query_emb.shape[1] != corpus_emb.shape[1]:
         raise ValueError(f"model.encode returned dimensions {query_emb.shape[1]} and {corpus_emb.shape[1]}")
 
@@ -176,11 +179,10 @@ def mine_hard_negatives(
     depth = min(corpus_size, stop + max(len(e) for e in excluded.values()))
     search = _FaissSearch(corpus_emb) if use_faiss else _ExactSearch(corpus_emb)
     top_scores, top_ids = search(query_emb, depth)
-    positive_scores = np.einsum(
-        "nd,nd->n",
-        query_emb[[anchor_row[a] for a in anchors]],
-        corpus_emb[[corpus_index[p] for p in positives]],
-    )
+    positive_scores = rescore(  # scored exactly as the search scores the candidates
+        query_emb[[anchor_row[a] for a in anchors]], corpus_emb,
+        np.array([[corpus_index[p]] for p in positives], dtype=np.int64).reshape(-1, 1),
+    )[:, 0]
 
     rng = np.random.default_rng(seed)
     negatives: list[list[str | None]] = []
@@ -260,30 +262,18 @@ def _select(
 
 
 class _ExactSearch:
-    """Top-k cosine search by chunked matrix products: at most ``_SCORES_PER_CHUNK`` scores in memory."""
+    """Top-k inner-product search by chunked matrix products (:func:`contrasent.topk.exact_top_k`)."""
 
     def __init__(self, corpus: np.ndarray) -> None:
         self.corpus = corpus
 
     def __call__(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        n = self.corpus.shape[0]
-        chunk = max(1, _SCORES_PER_CHUNK // n)
-        all_scores, all_ids = [], []
-        for start in range(0, queries.shape[0], chunk):
-            scores = queries[start : start + chunk] @ self.corpus.T
-            if k < n:
-                ids = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-            else:
-                ids = np.broadcast_to(np.arange(n), scores.shape)
-            top = np.take_along_axis(scores, ids, axis=1)
-            order = np.lexsort((ids, -top), axis=1)  # best first; ties by corpus position
-            all_scores.append(np.take_along_axis(top, order, axis=1))
-            all_ids.append(np.take_along_axis(ids, order, axis=1))
-        return np.concatenate(all_scores), np.concatenate(all_ids)
+        return exact_top_k(queries, self.corpus, k)
 
 
 class _FaissSearch:
-    """Top-k inner-product search with faiss's exact ``IndexFlatIP`` (embeddings are L2-normalised)."""
+    """Top-k inner-product search with faiss's exact ``IndexFlatIP``, its candidates rescored as
+    :func:`contrasent.topk.exact_top_k` does: the same scores and ties as :class:`_ExactSearch`."""
 
     def __init__(self, corpus: np.ndarray) -> None:
         try:
@@ -293,12 +283,15 @@ class _FaissSearch:
                 "use_faiss=True needs faiss: pip install faiss-cpu (or faiss-gpu), or use_faiss=False for "
                 "the exact numpy search"
             ) from error
+        self.corpus = corpus
         self.index = faiss.IndexFlatIP(corpus.shape[1])
         self.index.add(np.ascontiguousarray(corpus, dtype=np.float32))
 
     def __call__(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        scores, ids = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-        return scores, ids.astype(np.int64)
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        _, candidates = self.index.search(queries, candidate_count(k, len(self.corpus)))
+        candidates = candidates.astype(np.int64)
+        return rank_candidates(rescore(queries, self.corpus, candidates), candidates, k)
 
 
 def _check_arguments(
@@ -386,11 +379,6 @@ def _encode_cached(
         np.save(partial, embeddings)
         os.replace(partial, path)
     return embeddings
-
-
-def _normalize(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
 
 
 def _summary(values: np.ndarray) -> dict[str, float]:

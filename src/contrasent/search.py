@@ -3,12 +3,15 @@
 Scores are cosine similarities (``similarity="cosine"``: embeddings L2-normalized when added, queries
 when searched) or raw dot products (``"dot"``). Two backends:
 
-- ``"exact"`` (default): brute force, ``scores = Q @ Cᵀ`` over chunks of the corpus, keeping a running
-  top-k; memory is bounded by ``query_chunk × corpus_chunk`` scores. ``dtype="bfloat16"`` does the
-  products in bf16 (about 2x faster on CPUs with bf16 units) to select candidates, then rescores those
-  in float32, so returned scores are exact and only near-ties at the k-th place can differ.
+- ``"exact"`` (default): brute force (:func:`contrasent.topk.exact_top_k`): ``Q @ Cᵀ`` over chunks of
+  the corpus selects candidates with a running top-k, which are then rescored in float64 accumulation,
+  so scores and ranking (ties by corpus position) do not depend on chunk sizes, thread counts or the
+  CPU's BLAS kernel; memory is bounded by ``query_chunk × corpus_chunk`` scores. ``dtype="bfloat16"``
+  does the selecting products in bf16 (about 2x faster on CPUs with native bf16 units, slower on
+  others).
 - ``"faiss"`` (``pip install 'contrasent[faiss]'``): any inner-product faiss index built from a factory
   string: ``"Flat"`` (exact, ``IndexFlatIP``), ``"HNSW32"``, ``"IVF1024,Flat"`` ... for large corpora.
+  Its candidates are rescored like the exact search's, so ``"Flat"`` returns what ``"exact"`` returns.
 
 Saved folders hold no pickle: ``embeddings.npy`` (float32, loaded with ``allow_pickle=False``),
 ``corpus.jsonl`` (ids and texts), ``index.json`` (settings and the model's identity), and
@@ -28,6 +31,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from contrasent import model_io
+from contrasent.hardware import warn_if_bfloat16_is_emulated
+from contrasent.topk import candidate_count, exact_top_k, l2_normalize, rank_candidates, rescore
 
 if TYPE_CHECKING:
     import torch
@@ -96,6 +101,8 @@ class SemanticIndex:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if dtype not in ("float32", "bfloat16"):
             raise ValueError(f"dtype must be 'float32' or 'bfloat16', got {dtype!r}")
+        if dtype == "bfloat16":
+            warn_if_bfloat16_is_emulated("SemanticIndex(dtype='bfloat16')")
         if isinstance(model, (str, os.PathLike)):
             from contrasent.encoder import SentenceEncoder
 
@@ -184,7 +191,7 @@ class SemanticIndex:
                     "one row per text, the model's embedding dimension"
                 )
             if self.similarity == "cosine":
-                embeddings = _normalize(embeddings)
+                embeddings = l2_normalize(embeddings)
         for doc_id in ids:
             self._id_positions[doc_id] = len(self._id_positions)
         self.ids += ids
@@ -240,43 +247,27 @@ class SemanticIndex:
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             raise ValueError(f"query embeddings have shape {queries.shape}, expected (n, {self.dim})")
         if self.similarity == "cosine":
-            queries = _normalize(queries)
+            queries = l2_normalize(queries)
         k = min(top_k, len(self))
         if k == 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
         if self.backend == "faiss":
-            scores, positions = self._faiss_index().search(np.ascontiguousarray(queries), k)
-            return scores.astype(np.float32), positions.astype(np.int64)
+            # faiss selects candidates; they are rescored as the exact search does (contrasent.topk), so
+            # every backend returns the same scores and breaks ties the same way.
+            _, candidates = self._faiss_index().search(np.ascontiguousarray(queries), candidate_count(k, len(self)))
+            candidates = candidates.astype(np.int64)
+            scores, positions = rank_candidates(rescore(queries, self.embeddings, candidates), candidates, k)
+            return scores.astype(np.float32), positions
         return self._exact_search(queries, k)
 
     def _exact_search(
         self, queries: np.ndarray, k: int, query_chunk: int = 256, corpus_chunk: int = 32768
     ) -> tuple[np.ndarray, np.ndarray]:
-        import torch
-
-        matrix = self._search_matrix()
-        all_scores, all_positions = [], []
-        for q_start in range(0, len(queries), query_chunk):
-            query = torch.from_numpy(queries[q_start:q_start + query_chunk])
-            best_scores = torch.empty((len(query), 0))
-            best_positions = torch.empty((len(query), 0), dtype=torch.long)
-            for c_start in range(0, matrix.shape[0], corpus_chunk):
-                block = matrix[c_start:c_start + corpus_chunk]
-                scores = (query.to(block.dtype) @ block.T).float()
-                top = scores.topk(min(k, scores.shape[1]), dim=1)
-                merged_scores = torch.cat([best_scores, top.values], dim=1)
-                merged_positions = torch.cat([best_positions, top.indices + c_start], dim=1)
-                keep = merged_scores.topk(min(k, merged_scores.shape[1]), dim=1).indices
-                best_scores = merged_scores.gather(1, keep)
-                best_positions = merged_positions.gather(1, keep)
-            if matrix.dtype != torch.float32:  # rescore the candidates exactly, then re-sort
-                corpus = torch.from_numpy(self.embeddings)
-                best_scores = (corpus[best_positions] * query[:, None, :]).sum(-1)
-                order = best_scores.argsort(dim=1, descending=True)
-                best_scores, best_positions = best_scores.gather(1, order), best_positions.gather(1, order)
-            all_scores.append(best_scores.numpy())
-            all_positions.append(best_positions.numpy())
-        return np.concatenate(all_scores).astype(np.float32), np.concatenate(all_positions).astype(np.int64)
+        scores, positions = exact_top_k(
+            queries, self.embeddings, k, dtype=self.dtype, query_chunk=query_chunk, corpus_chunk=corpus_chunk,
+            selection_corpus=self._search_matrix(),
+        )
+        return scores.astype(np.float32), positions
 
     def _search_matrix(self) -> torch.Tensor:
         import torch
@@ -394,7 +385,7 @@ class SemanticIndex:
         probe = metadata["model_probe"]
         recorded = np.asarray(probe["embeddings"], dtype=np.float32)
         current = np.asarray(self.model.encode(list(probe["texts"]), normalize=False))
-        cosines = (_normalize(recorded) * _normalize(current)).sum(axis=1)
+        cosines = (l2_normalize(recorded) * l2_normalize(current)).sum(axis=1)
         if cosines.min() < _SAME_MODEL_MIN_COSINE:
             raise ValueError(
                 f"the index in {folder} was built with a different model ({built_with}): the model given "
@@ -405,11 +396,6 @@ class SemanticIndex:
     def __repr__(self) -> str:
         return (f"SemanticIndex(documents={len(self)}, dim={self.dim}, model={self.model_name!r}, "
                 f"similarity={self.similarity!r}, backend={self.backend!r})")
-
-
-def _normalize(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
-    return (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
 def _repeated(ids: list[Any]) -> set[str]:

@@ -84,8 +84,3 @@ def encode_texts(
         raise ValueError("no texts to encode")
     return embeddings[[position[text] for text in texts]]
 
-
-def normalize_rows(embeddings: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm; an all-zero row stays zero (its cosine similarities are 0)."""
-    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
-    return embeddings / np.where(norms == 0, 1, norms)

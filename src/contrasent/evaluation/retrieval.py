@@ -18,14 +18,15 @@ Values are fractions in [0, 1], unrounded (BEIR prints them rounded to 5 decimal
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from contrasent.evaluation.encoding import Encoder, encode_texts, normalize_rows
+from contrasent.evaluation.encoding import Encoder, encode_texts
 from contrasent.evaluation.readers import RetrievalData
 from contrasent.evaluation.report import markdown_table, save_results
+from contrasent.topk import candidate_count, exact_top_k, l2_normalize, rank_candidates
 
 DEFAULT_K_VALUES = (1, 3, 5, 10, 100)
 METRICS = ("ndcg", "mrr", "recall", "map", "precision")
@@ -99,35 +100,6 @@ def evaluate_run(
     return {name: total / len(qrels) for name, total in totals.items()}
 
 
-def _top_candidates(scores: np.ndarray, k: int) -> Iterator[np.ndarray]:
-    """For each row, the column indexes of its k best finite scores and of every score tied with the k-th."""
-    n = scores.shape[1]
-    k = min(k, n)
-    kth = np.partition(scores, n - k, axis=1)[:, n - k]
-    for row, threshold in zip(scores, kth):
-        yield np.flatnonzero((row >= threshold) & np.isfinite(row))
-
-
-class _TopK:
-    """A running top-k (plus ties at the k-th score) of one query over corpus chunks."""
-
-    def __init__(self, k: int) -> None:
-        self.k = k
-        self.scores = np.empty(0, dtype=np.float32)
-        self.indexes = np.empty(0, dtype=np.int64)
-
-    def add(self, scores: np.ndarray, indexes: np.ndarray) -> None:
-        self.scores = np.concatenate([self.scores, scores])
-        self.indexes = np.concatenate([self.indexes, indexes])
-        if len(self.scores) > self.k:
-            (keep,) = list(_top_candidates(self.scores[None, :], self.k))
-            self.scores, self.indexes = self.scores[keep], self.indexes[keep]
-
-    def result(self, doc_ids: Sequence[str]) -> dict[str, float]:
-        pairs = {doc_ids[i]: float(s) for s, i in zip(self.scores, self.indexes)}
-        return {doc_id: pairs[doc_id] for doc_id in rank_documents(pairs)[: self.k]}
-
-
 class RetrievalEvaluator:
     """Exact cosine-similarity retrieval over a corpus, scored with BEIR's metrics.
 
@@ -178,34 +150,43 @@ class RetrievalEvaluator:
         self.name = name or data.name
 
     def _encode(self, model: Encoder, texts: list[str], desc: str) -> np.ndarray:
-        return normalize_rows(encode_texts(model, texts, self.batch_size, self.show_progress_bar, desc))
+        return l2_normalize(encode_texts(model, texts, self.batch_size, self.show_progress_bar, desc))
 
     def search(self, model: Encoder) -> Run:
         """Rank the corpus for every judged query: query id -> {document id: cosine score}, best
-        ``max(k_values)`` documents (fewer if the corpus is smaller)."""
+        ``max(k_values)`` documents (fewer if the corpus is smaller).
+
+        The corpus is encoded and searched ``corpus_chunk_size`` documents at a time with
+        :func:`contrasent.topk.exact_top_k`, whose scores do not depend on the chunking; each query keeps
+        the best candidates of all chunks (by score, then corpus position), and the run is cut to
+        ``max(k_values)`` in trec_eval's order (score, then document id).
+        """
         query_ids = list(self.data.queries)
         queries = self._encode(
             model, [self.query_prefix + self.data.queries[q] for q in query_ids], "Queries"
         )
         top_k = max(self.k_values)
-        heaps = [_TopK(top_k) for _ in query_ids]
+        wanted = top_k + 1 if self.ignore_identical_ids else top_k  # a query's own id may be dropped
         doc_ids = list(self.data.corpus)
+        best_scores = np.zeros((len(query_ids), 0))
+        best_positions = np.zeros((len(query_ids), 0), dtype=np.int64)
         n_chunks = math.ceil(len(doc_ids) / self.corpus_chunk_size)
         for chunk_number, start in enumerate(range(0, len(doc_ids), self.corpus_chunk_size), start=1):
             chunk_ids = doc_ids[start : start + self.corpus_chunk_size]
             texts = [self.document_prefix + self.data.corpus[d].joined() for d in chunk_ids]
             documents = self._encode(model, texts, f"Corpus chunk {chunk_number}/{n_chunks}")
-            column = {doc_id: i for i, doc_id in enumerate(chunk_ids)}
-            for q_start in range(0, len(query_ids), self.query_chunk_size):
-                block = range(q_start, min(q_start + self.query_chunk_size, len(query_ids)))
-                scores = queries[block.start : block.stop] @ documents.T
-                if self.ignore_identical_ids:
-                    for row, q in enumerate(block):
-                        if query_ids[q] in column:
-                            scores[row, column[query_ids[q]]] = -np.inf
-                for q, candidates in zip(block, _top_candidates(scores, top_k)):
-                    heaps[q].add(scores[q - block.start, candidates], candidates + start)
-        return {query_id: heap.result(doc_ids) for query_id, heap in zip(query_ids, heaps)}
+            keep = candidate_count(wanted, len(doc_ids))
+            scores, positions = exact_top_k(queries, documents, keep, query_chunk=self.query_chunk_size)
+            best_scores, best_positions = rank_candidates(
+                np.concatenate([best_scores, scores], axis=1),
+                np.concatenate([best_positions, positions + start], axis=1), keep,
+            )
+        run: Run = {}
+        for query_id, scores, positions in zip(query_ids, best_scores, best_positions):
+            pairs = {doc_ids[p]: float(s) for s, p in zip(scores, positions)
+                     if not (self.ignore_identical_ids and doc_ids[p] == query_id)}
+            run[query_id] = {doc_id: pairs[doc_id] for doc_id in rank_documents(pairs)[:top_k]}
+        return run
 
     def evaluate_run(self, run: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
         """BEIR's metrics of a run against this data's judgments."""

@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from contrasent.evaluation.encoding import Encoder, encode_texts, normalize_rows
+from contrasent.evaluation.encoding import Encoder, encode_texts
 from contrasent.evaluation.readers import STSData, read_sick, read_sts_year, read_stsb
 from contrasent.evaluation.report import markdown_table, save_results
+from contrasent.topk import l2_normalize
 
 #: Data variants of the STS suite: which copies of the files under the data folder to read.
 STS_VARIANTS = ("senteval", "raw")
@@ -110,7 +111,7 @@ class STSEvaluator:
     def similarities(self, model: Encoder) -> dict[str, np.ndarray]:
         """Cosine similarity of each pair, per subset."""
         texts = [text for data in self.subsets.values() for text in data.sentences1 + data.sentences2]
-        embeddings = normalize_rows(
+        embeddings = l2_normalize(
             encode_texts(model, texts, self.batch_size, self.show_progress_bar, desc=f"Encoding {self.name}")
         )
         result, start = {}, 0

@@ -28,6 +28,7 @@ from contrasent.data.collator import ROW_ID_COLUMN, ContrastiveCollator
 from contrasent.data.columns import DEFAULT_LOSS, SUPPORTED_FORMATS, ColumnLayout, infer_layout
 from contrasent.data.validation import validate_training_data
 from contrasent.encoder import SentenceEncoder
+from contrasent.hardware import warn_if_bfloat16_is_emulated
 from contrasent.losses import LOSSES, InfoNCE, get_loss
 from contrasent.metrics import alignment, uniformity
 from contrasent.padding_free import supports_padding_free
@@ -120,6 +121,8 @@ class ContrastiveTrainer(Trainer):
             args.eval_strategy = IntervalStrategy.NO
         super().__init__(model=model, args=args, train_dataset=train_dataset, data_collator=data_collator, **kwargs)
         args.eval_strategy = eval_strategy
+        if args.bf16 and self.args.device.type == "cpu":
+            warn_if_bfloat16_is_emulated("training with bf16=True")
         self.loss = loss
         self.evaluator = evaluator
         self.queue, self.momentum_encoder = self._build_queue(model, args, loss)
