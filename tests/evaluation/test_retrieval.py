@@ -19,7 +19,7 @@ from contrasent.evaluation import (
     read_beir,
 )
 from contrasent.evaluation.retrieval import rank_documents
-from contrasent.topk import l2_normalize
+from contrasent.search.topk import l2_normalize
 
 from .conftest import TableEncoder
 
@@ -164,7 +164,7 @@ def test_title_and_text_joined_and_prefixes_applied():
 
 def test_chunked_search_equals_full_score_matrix():
     """Chunking changes the BLAS kernel of the products, not the run: scores are rescored per pair
-    (`contrasent.topk`), so the full and chunked searches return the same bits."""
+    (`contrasent.search.topk`), so the full and chunked searches return the same bits."""
     rng = np.random.default_rng(0)
     n_docs, n_queries = 203, 17
     vectors = rng.normal(size=(n_docs + n_queries, 8)).round(1)  # rounding makes ties possible

@@ -8,7 +8,7 @@ import torch
 
 from contrasent import ContrastiveTrainer, ContrastiveTrainingArguments, SentenceEncoder
 from contrasent.data.samplers import GroupByLabelBatchSampler, NoDuplicatesBatchSampler
-from contrasent.training.false_negatives import false_negative_mask, similarity_threshold_mask
+from contrasent.losses.masks import false_negative_mask, similarity_threshold_mask
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,9 @@ from typing import Any
 
 import torch
 
-from contrasent import padding_free
 from contrasent.data.columns import ColumnLayout
 from contrasent.data.text_ids import text_ids
+from contrasent.models import padding_free
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class ContrastiveCollator:
         max_length: truncate texts to this many tokens.
         chunk_size: texts per forward pass (default: the batch's row count B, so a step runs V passes;
             padding-free, all N texts in one pass).
-        padding_free: emit each chunk as one unpadded row (:mod:`contrasent.padding_free`) instead of a
+        padding_free: emit each chunk as one unpadded row (:mod:`contrasent.models.padding_free`) instead of a
             padded (chunk, T_chunk) tensor; only for encoders that support it (the trainer checks).
 
     Returns (from ``__call__``) a dict:

@@ -26,7 +26,7 @@ import numpy as np
 from contrasent.evaluation.encoding import Encoder, encode_texts
 from contrasent.evaluation.readers import RetrievalData
 from contrasent.evaluation.report import markdown_table, save_results
-from contrasent.topk import candidate_count, exact_top_k, l2_normalize, rank_candidates
+from contrasent.search.topk import candidate_count, exact_top_k, l2_normalize, rank_candidates
 
 DEFAULT_K_VALUES = (1, 3, 5, 10, 100)
 METRICS = ("ndcg", "mrr", "recall", "map", "precision")
@@ -157,7 +157,7 @@ class RetrievalEvaluator:
         ``max(k_values)`` documents (fewer if the corpus is smaller).
 
         The corpus is encoded and searched ``corpus_chunk_size`` documents at a time with
-        :func:`contrasent.topk.exact_top_k`, whose scores do not depend on the chunking; each query keeps
+        :func:`contrasent.search.topk.exact_top_k`, whose scores do not depend on the chunking; each query keeps
         the best candidates of all chunks (by score, then corpus position), and the run is cut to
         ``max(k_values)`` in trec_eval's order (score, then document id).
         """

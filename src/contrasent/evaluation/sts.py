@@ -26,7 +26,7 @@ import numpy as np
 from contrasent.evaluation.encoding import Encoder, encode_texts
 from contrasent.evaluation.readers import STSData, read_sick, read_sts_year, read_stsb
 from contrasent.evaluation.report import markdown_table, save_results
-from contrasent.topk import l2_normalize
+from contrasent.search.topk import l2_normalize
 
 #: Data variants of the STS suite: which copies of the files under the data folder to read.
 STS_VARIANTS = ("senteval", "raw")

@@ -36,7 +36,7 @@ class ContrastiveTrainingArguments(TrainingArguments):
       backpropagate through the loss of the whole batch in two passes; memory then grows with
       ``mini_batch_size``, not with the batch. ``None`` (default) = off.
     * ``padding_free``: encode the texts of a step back to back in one unpadded row, attention per text
-      (:mod:`contrasent.padding_free`; TRL's name for the same idea): linear layers then process no
+      (:mod:`contrasent.models.padding_free`; TRL's name for the same idea): linear layers then process no
       padding. On (default) for encoders that give the same embeddings this way (checked when training
       starts); the others, and ``False``, use padded length-sorted chunks.
     * ``batch_sampler``: ``"random"`` (default, `Trainer`'s own), ``"no_duplicates"`` (no text twice in a

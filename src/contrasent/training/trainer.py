@@ -27,14 +27,14 @@ from transformers.trainer_utils import IntervalStrategy
 from contrasent.data.collator import ROW_ID_COLUMN, ContrastiveCollator
 from contrasent.data.columns import DEFAULT_LOSS, SUPPORTED_FORMATS, ColumnLayout, infer_layout
 from contrasent.data.validation import validate_training_data
-from contrasent.encoder import SentenceEncoder
 from contrasent.hardware import warn_if_bfloat16_is_emulated
 from contrasent.losses import LOSSES, InfoNCE, get_loss
-from contrasent.metrics import alignment, uniformity
-from contrasent.padding_free import supports_padding_free
+from contrasent.losses.geometry import alignment, uniformity
+from contrasent.losses.masks import false_negative_mask, similarity_threshold_mask
+from contrasent.models.encoder import SentenceEncoder
+from contrasent.models.padding_free import supports_padding_free
 from contrasent.training.arguments import ContrastiveTrainingArguments
 from contrasent.training.distributed import gather_step, gathered_loss_scale, world_size
-from contrasent.training.false_negatives import false_negative_mask, similarity_threshold_mask
 from contrasent.training.gradcache import grad_cache_step
 from contrasent.training.queue import MomentumEncoder, NegativeQueue
 

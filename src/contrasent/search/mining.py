@@ -25,8 +25,8 @@ pairs, each with a different negative. A row with no negative at all is kept onc
 Embeddings are computed once (unique anchors, deduplicated corpus) and, with ``cache_dir``, stored as
 ``.npy`` files keyed by a hash of the model identity and the texts. Search is exact: chunked matrix
 products with bounded memory, or faiss's exact inner-product index with ``use_faiss=True``; either way
-the candidates are rescored by :func:`contrasent.topk.rescore`, so the mined negatives do not depend on
-the backend, the chunking or the CPU (see :mod:`contrasent.topk`).
+the candidates are rescored by :func:`contrasent.search.topk.rescore`, so the mined negatives do not depend on
+the backend, the chunking or the CPU (see :mod:`contrasent.search.topk`).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from contrasent.topk import candidate_count, exact_top_k, l2_normalize, rank_candidates, rescore
+from contrasent.search.topk import candidate_count, exact_top_k, l2_normalize, rank_candidates, rescore
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -262,7 +262,7 @@ def _select(
 
 
 class _ExactSearch:
-    """Top-k inner-product search by chunked matrix products (:func:`contrasent.topk.exact_top_k`)."""
+    """Top-k inner-product search by chunked matrix products (:func:`contrasent.search.topk.exact_top_k`)."""
 
     def __init__(self, corpus: np.ndarray) -> None:
         self.corpus = corpus
@@ -273,7 +273,7 @@ class _ExactSearch:
 
 class _FaissSearch:
     """Top-k inner-product search with faiss's exact ``IndexFlatIP``, its candidates rescored as
-    :func:`contrasent.topk.exact_top_k` does: the same scores and ties as :class:`_ExactSearch`."""
+    :func:`contrasent.search.topk.exact_top_k` does: the same scores and ties as :class:`_ExactSearch`."""
 
     def __init__(self, corpus: np.ndarray) -> None:
         try:

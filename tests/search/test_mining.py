@@ -10,7 +10,7 @@ import datasets
 import numpy as np
 import pytest
 
-from contrasent.mining import mine_hard_negatives
+from contrasent.search.mining import mine_hard_negatives
 
 
 class LookupModel:

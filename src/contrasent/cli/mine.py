@@ -1,4 +1,4 @@
-"""``contrasent mine``: add mined hard negatives to a training file (see :mod:`contrasent.mining`)."""
+"""``contrasent mine``: add mined hard negatives to a training file (see :mod:`contrasent.search.mining`)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def add_mine_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run_mine(args: argparse.Namespace) -> int:
     """Handler of ``contrasent mine``: load, mine (printing the statistics), save. Returns the exit code."""
     from contrasent import SentenceEncoder
-    from contrasent.mining import mine_hard_negatives
+    from contrasent.search.mining import mine_hard_negatives
 
     dataset = load_dataset_file(args.data, "data")
     corpus = load_corpus_file(args.corpus) if args.corpus else None

@@ -13,7 +13,7 @@ import pytest
 from huggingface_hub import ModelCard
 
 from contrasent import SentenceEncoder
-from contrasent.model_card import CardData
+from contrasent.models.card import CardData
 
 SENTENCES = ["A man is playing a guitar.", "Someone is playing music.", "The stock market fell today."]
 
@@ -94,7 +94,7 @@ def test_card_data_errors_name_the_field(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"unknown card field\(s\) \['learning_rate'\]"):
         CardData.from_dict({"learning_rate": 1e-5})
     (tmp_path / "contrasent_card.json").write_text("{oops")
-    from contrasent.model_card import load_card_data
+    from contrasent.models.card import load_card_data
 
     with pytest.raises(ValueError, match="contrasent_card.json: not valid JSON"):
         load_card_data(tmp_path)

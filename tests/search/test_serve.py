@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from contrasent import SemanticIndex, SentenceEncoder
-from contrasent.serve import Limits, create_app
+from contrasent.search.serve import Limits, create_app
 
 DOCS = ["A cat sleeps on the sofa.", "Stock markets fell sharply today.", "The recipe needs two eggs.",
         "Dogs love to play fetch.", "Interest rates were raised by the central bank."]

@@ -1,4 +1,4 @@
-"""Padding-free forward passes (`contrasent.padding_free`) equal padded ones: embeddings and gradients."""
+"""Padding-free forward passes (`contrasent.models.padding_free`) equal padded ones: embeddings and gradients."""
 
 from __future__ import annotations
 
@@ -8,9 +8,15 @@ import torch
 from transformers import RobertaConfig, RobertaModel
 
 from contrasent import ContrastiveTrainer, ContrastiveTrainingArguments, SentenceEncoder
-from contrasent.config import EncoderConfig
-from contrasent.padding_free import equal_length_groups, pack, position_ids, supports_padding_free, unpack
-from contrasent.pooling import POOLING_MODES
+from contrasent.models.config import EncoderConfig
+from contrasent.models.padding_free import (
+    equal_length_groups,
+    pack,
+    position_ids,
+    supports_padding_free,
+    unpack,
+)
+from contrasent.models.pooling import POOLING_MODES
 
 TEXTS = ["A man is playing a guitar.", "Hi.", "Two dogs are running through a snowy field together.",
          "A woman slices an onion.", "Hi there.", "A man plays guitar.", "The cat sleeps."]

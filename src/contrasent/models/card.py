@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contrasent.config import EncoderConfig
+from contrasent.models.config import EncoderConfig
 
 CARD_DATA_NAME = "contrasent_card.json"
 CARD_NAME = "README.md"

@@ -12,7 +12,7 @@ import torch
 from transformers import AutoModel
 
 from contrasent import SentenceEncoder
-from contrasent.model_io import atomic_folder
+from contrasent.models.folders import atomic_folder
 
 
 @pytest.fixture(scope="module")

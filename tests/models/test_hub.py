@@ -32,7 +32,7 @@ REPO_ID = "someone/tiny-encoder"
 PUSH_SCRIPT = """
 import sys
 from contrasent import SentenceEncoder
-from contrasent.model_card import CardData
+from contrasent.models.card import CardData
 
 encoder = SentenceEncoder.from_pretrained(sys.argv[1], pooling="cls", head=True, head_dim=16, normalize=True)
 encoder.card_data = CardData(
@@ -120,7 +120,7 @@ def hub(tmp_path):
 
 
 def run_push(model_dir: Path, endpoint: str, save_dir: Path) -> subprocess.CompletedProcess:
-    src = Path(__file__).resolve().parents[1] / "src"
+    src = Path(__file__).resolve().parents[2] / "src"
     env = {**os.environ, "HF_ENDPOINT": endpoint, "HF_TOKEN": "hf_standin_token",
            "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
            "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")])}
@@ -205,7 +205,7 @@ def test_trainer_push_to_hub_uploads_the_trained_model_with_its_training_card(hu
     from huggingface_hub import ModelCard
 
     host, port = hub.server_address
-    src = Path(__file__).resolve().parents[1] / "src"
+    src = Path(__file__).resolve().parents[2] / "src"
     env = {**os.environ, "HF_ENDPOINT": f"http://{host}:{port}", "HF_TOKEN": "hf_standin_token",
            "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "PYTHONPATH": str(src)}
     env.pop("HF_HUB_OFFLINE", None)

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from contrasent.data.text_ids import text_ids
 from contrasent.losses import InfoNCE
-from contrasent.training.false_negatives import (
+from contrasent.losses.masks import (
     false_negative_mask,
     infonce_candidate_ids,
     similarity_threshold_mask,

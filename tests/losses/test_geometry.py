@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from contrasent.metrics import alignment, uniformity
+from contrasent.losses.geometry import alignment, uniformity
 
 
 def _unit(x):

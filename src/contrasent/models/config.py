@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from contrasent.pooling import check_pooling_mode
+from contrasent.models.pooling import check_pooling_mode
 
 HEAD_ACTIVATIONS: tuple[str, ...] = ("tanh", "identity")
 

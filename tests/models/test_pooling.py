@@ -7,7 +7,7 @@ import torch
 from transformers import BertConfig, BertModel
 
 from contrasent import EncoderConfig, SentenceEncoder
-from contrasent.pooling import POOLING_MODES, pool
+from contrasent.models.pooling import POOLING_MODES, pool
 
 
 @pytest.fixture(scope="module")

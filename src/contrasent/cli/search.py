@@ -61,8 +61,8 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def load_or_build_index(args: argparse.Namespace) -> Any:
     """The index of ``args.corpus`` under ``args.model``, from ``args.index`` when it holds that one."""
-    from contrasent.encoder import SentenceEncoder
-    from contrasent.search import METADATA_NAME, SemanticIndex, read_corpus
+    from contrasent.models.encoder import SentenceEncoder
+    from contrasent.search.index import METADATA_NAME, SemanticIndex, read_corpus
 
     ids, texts = read_corpus(args.corpus, args.text_field, args.title_field or None, args.id_field)
     model = SentenceEncoder.from_pretrained(args.model)
@@ -96,7 +96,7 @@ def run_search(args: argparse.Namespace) -> None:
 
 def run_serve(args: argparse.Namespace) -> None:
     try:
-        from contrasent.serve import Limits, serve
+        from contrasent.search.serve import Limits, serve
     except ImportError as error:
         raise SystemExit(f"error: contrasent serve needs fastapi and uvicorn: pip install 'contrasent[serve]' "
                          f"({error})") from error

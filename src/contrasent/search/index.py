@@ -3,7 +3,7 @@
 Scores are cosine similarities (``similarity="cosine"``: embeddings L2-normalized when added, queries
 when searched) or raw dot products (``"dot"``). Two backends:
 
-- ``"exact"`` (default): brute force (:func:`contrasent.topk.exact_top_k`): ``Q @ Cᵀ`` over chunks of
+- ``"exact"`` (default): brute force (:func:`contrasent.search.topk.exact_top_k`): ``Q @ Cᵀ`` over chunks of
   the corpus selects candidates with a running top-k, which are then rescored in float64 accumulation,
   so scores and ranking (ties by corpus position) do not depend on chunk sizes, thread counts or the
   CPU's BLAS kernel; memory is bounded by ``query_chunk × corpus_chunk`` scores. ``dtype="bfloat16"``
@@ -30,14 +30,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from contrasent import model_io
 from contrasent.hardware import warn_if_bfloat16_is_emulated
-from contrasent.topk import candidate_count, exact_top_k, l2_normalize, rank_candidates, rescore
+from contrasent.models import folders
+from contrasent.search.topk import candidate_count, exact_top_k, l2_normalize, rank_candidates, rescore
 
 if TYPE_CHECKING:
     import torch
 
-    from contrasent.encoder import SentenceEncoder
+    from contrasent.models.encoder import SentenceEncoder
 
 INDEX_FORMAT = "contrasent-semantic-index"
 INDEX_VERSION = 1
@@ -104,7 +104,7 @@ class SemanticIndex:
         if dtype == "bfloat16":
             warn_if_bfloat16_is_emulated("SemanticIndex(dtype='bfloat16')")
         if isinstance(model, (str, os.PathLike)):
-            from contrasent.encoder import SentenceEncoder
+            from contrasent.models.encoder import SentenceEncoder
 
             model_name = model_name or str(model)
             model = SentenceEncoder.from_pretrained(model)
@@ -252,7 +252,7 @@ class SemanticIndex:
         if k == 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
         if self.backend == "faiss":
-            # faiss selects candidates; they are rescored as the exact search does (contrasent.topk), so
+            # faiss selects candidates; they are rescored as the exact search does (contrasent.search.topk), so
             # every backend returns the same scores and breaks ties the same way.
             _, candidates = self._faiss_index().search(np.ascontiguousarray(queries), candidate_count(k, len(self)))
             candidates = candidates.astype(np.int64)
@@ -306,7 +306,7 @@ class SemanticIndex:
             "backend": self.backend, "dtype": self.dtype, "faiss_factory": self.faiss_factory,
             "model_probe": {"texts": list(PROBE_TEXTS), "embeddings": probes.tolist()},
         }
-        with model_io.atomic_folder(directory) as folder:
+        with folders.atomic_folder(directory) as folder:
             np.save(folder / EMBEDDINGS_NAME, self.embeddings, allow_pickle=False)
             with open(folder / CORPUS_NAME, "w", encoding="utf-8") as file:
                 file.writelines(json.dumps({"id": doc_id, "text": text}, ensure_ascii=False) + "\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from contrasent.topk import candidate_count, exact_top_k, l2_normalize, rank_candidates, rescore
+from contrasent.search.topk import candidate_count, exact_top_k, l2_normalize, rank_candidates, rescore
 
 CHUNKINGS = [(256, 32768), (5, 64), (1, 7), (3, 1000)]
 
@@ -32,7 +32,7 @@ def test_top_k_equals_a_float64_loop(query_chunk, corpus_chunk) -> None:
 
 
 def test_scores_and_ranking_are_identical_for_every_chunking() -> None:
-    """The guarantee of `contrasent.topk`: a score depends on its two vectors only, so any chunking
+    """The guarantee of `contrasent.search.topk`: a score depends on its two vectors only, so any chunking
     (which changes the BLAS kernel of the selecting products) returns the same bits."""
     rng = np.random.default_rng(1)
     # one decimal: many exact ties, and duplicated documents

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from contrasent import SemanticIndex, SentenceEncoder
-from contrasent.search import read_corpus
+from contrasent.search.index import read_corpus
 
 DOCS = ["A cat sleeps on the sofa.", "Stock markets fell sharply today.", "The recipe needs two eggs.",
         "Dogs love to play fetch.", "Interest rates were raised by the central bank."]

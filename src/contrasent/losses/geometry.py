@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .losses.similarity import pairwise_similarity, upcast
-from .losses.validation import check_embeddings, check_positive, check_same_shape
+from contrasent.losses.similarity import pairwise_similarity, upcast
+from contrasent.losses.validation import check_embeddings, check_positive, check_same_shape
 
 
 def alignment(anchors: Tensor, positives: Tensor, alpha: float = 2.0) -> Tensor:

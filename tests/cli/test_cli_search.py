@@ -21,7 +21,7 @@ import pytest
 
 from contrasent.cli import build_parser, main
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 @pytest.fixture(scope="module")

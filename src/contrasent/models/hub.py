@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from contrasent.encoder import SentenceEncoder
+    from contrasent.models.encoder import SentenceEncoder
 
 
 def push_to_hub(

@@ -128,14 +128,14 @@ class CommandError(Exception):
 
 def add_mine_command(subparsers: argparse._SubParsersAction) -> None:
     """``contrasent mine DATA --model M --output OUT ...``: offline hard-negative mining."""
-    from contrasent.mining_cli import add_mine_parser
+    from contrasent.cli.mine import add_mine_parser
 
     add_mine_parser(subparsers)
 
 
 def add_search_commands(subparsers: argparse._SubParsersAction) -> None:
     """``contrasent search MODEL --corpus FILE QUERY...`` and ``contrasent serve MODEL --corpus FILE``."""
-    from contrasent.cli_search import add_search_parser, add_serve_parser
+    from contrasent.cli.search import add_search_parser, add_serve_parser
 
     add_search_parser(subparsers)
     add_serve_parser(subparsers)

@@ -31,7 +31,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 if TYPE_CHECKING:
-    from contrasent.search import SemanticIndex
+    from contrasent.search.index import SemanticIndex
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 

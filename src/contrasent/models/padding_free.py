@@ -67,7 +67,7 @@ def position_ids(lengths: torch.Tensor) -> torch.Tensor:
 
 def unpack(packed: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(1, Σ L_i, H)`` -> zero-padded ``(N, max L, H)`` and its ``(N, max L)`` attention mask, so that
-    every pooling strategy of :mod:`contrasent.pooling` applies unchanged."""
+    every pooling strategy of :mod:`contrasent.models.pooling` applies unchanged."""
     mask = torch.arange(int(lengths.max()), device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
     padded = packed.new_zeros(*mask.shape, packed.shape[-1])
     padded[mask] = packed[0]  # row-major order of the mask is the packed order

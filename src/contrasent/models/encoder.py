@@ -12,10 +12,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from contrasent import model_io, padding_free
-from contrasent.config import EncoderConfig
 from contrasent.hardware import warn_if_bfloat16_is_emulated
-from contrasent.model_card import (
+from contrasent.models import folders, padding_free
+from contrasent.models.card import (
     CARD_NAME,
     CardData,
     ModelFacts,
@@ -23,7 +22,8 @@ from contrasent.model_card import (
     render_model_card,
     save_card_data,
 )
-from contrasent.pooling import needs_all_hidden_states, pool
+from contrasent.models.config import EncoderConfig
+from contrasent.models.pooling import needs_all_hidden_states, pool
 
 # Keyword arguments of ``from_pretrained`` that set the encoder; the rest go to the backbone/tokenizer.
 _ENCODER_SETTINGS = frozenset(EncoderConfig.__dataclass_fields__)
@@ -57,7 +57,7 @@ class SentenceEncoder(nn.Module):
         tokenizer: its tokenizer (a fast tokenizer is strongly recommended: ``encode`` tokenizes in bulk).
         config: pooling, head and normalization settings (:class:`~contrasent.EncoderConfig`).
         card_data: what the model card says about training and evaluation
-            (:class:`~contrasent.model_card.CardData`; the trainer fills it); saved and reloaded with the model.
+            (:class:`~contrasent.models.card.CardData`; the trainer fills it); saved and reloaded with the model.
 
     The head is applied in training mode always, and in eval mode only if ``config.head_at_inference``.
 
@@ -129,9 +129,9 @@ class SentenceEncoder(nn.Module):
         """Tokens -> embeddings, with gradients.
 
         Padded: ``input_ids``/``attention_mask`` (B, T) -> (B, dim).
-        Padding-free (:mod:`contrasent.padding_free`): ``input_ids`` (1, Σ L_i) holding B texts back to
+        Padding-free (:mod:`contrasent.models.padding_free`): ``input_ids`` (1, Σ L_i) holding B texts back to
         back and ``sequence_lengths`` (B,) -> (B, dim); only for encoders that pass
-        :func:`~contrasent.padding_free.supports_padding_free`.
+        :func:`~contrasent.models.padding_free.supports_padding_free`.
         """
         all_layers = needs_all_hidden_states(self.config.pooling)
         if sequence_lengths is not None:
@@ -276,8 +276,8 @@ class SentenceEncoder(nn.Module):
 
         overrides = {key: kwargs.pop(key) for key in list(kwargs) if key in _ENCODER_SETTINGS}
         hub = {key: kwargs.pop(key) for key in list(kwargs) if key in _HUB_SETTINGS}
-        folder = model_io.resolve_model_dir(name_or_path, **hub)
-        config, backbone_dir, head_weights = model_io.read_encoder_config(folder)
+        folder = folders.resolve_model_dir(name_or_path, **hub)
+        config, backbone_dir, head_weights = folders.read_encoder_config(folder)
         config = config.replace(**overrides)
         trust_remote_code = kwargs.pop("trust_remote_code", False)
         if not any(backbone_dir.glob("*.safetensors")) and any(backbone_dir.glob("*.bin")):
@@ -303,7 +303,7 @@ class SentenceEncoder(nn.Module):
         Writing is atomic: everything goes to a temporary sibling folder that then replaces
         ``save_directory``; an error midway leaves a previous model there intact.
 
-        The folder's ``README.md`` is a model card (see :mod:`contrasent.model_card`): Hub metadata,
+        The folder's ``README.md`` is a model card (see :mod:`contrasent.models.card`): Hub metadata,
         settings, :attr:`card_data` (training, evaluation) and usage code; ``model_id`` is the name its
         usage code loads (default: ``save_directory`` as given). :meth:`push_to_hub` passes the repo id.
         """
@@ -312,20 +312,20 @@ class SentenceEncoder(nn.Module):
         from contrasent import __version__
 
         config = self.config.replace(max_seq_length=self.max_seq_length)
-        with model_io.atomic_folder(save_directory) as folder:
+        with folders.atomic_folder(save_directory) as folder:
             self.backbone.save_pretrained(folder, safe_serialization=True)
             self.tokenizer.save_pretrained(folder)
-            model_io.write_contrasent_config(folder, config, __version__)
-            model_io.write_sentence_transformers_files(folder, config, self.hidden_size)
+            folders.write_contrasent_config(folder, config, __version__)
+            folders.write_sentence_transformers_files(folder, config, self.hidden_size)
             if self.head is not None:
-                model_io.write_head_config(folder, self.hidden_size, config)
+                folders.write_head_config(folder, self.hidden_size, config)
                 state = {name: tensor.detach().contiguous().cpu() for name, tensor in self.head.state_dict().items()}
-                save_file(state, Path(folder) / model_io.HEAD_DIR / model_io.HEAD_WEIGHTS_NAME)
+                save_file(state, Path(folder) / folders.HEAD_DIR / folders.HEAD_WEIGHTS_NAME)
             save_card_data(folder, self.card_data)
             facts = ModelFacts(
                 model_id=model_id or str(save_directory), config=config, embedding_dim=self.embedding_dim,
                 hidden_size=self.hidden_size, backbone_class=type(self.backbone).__name__,
-                sentence_transformers_incompatibility=model_io.sentence_transformers_incompatibility(config),
+                sentence_transformers_incompatibility=folders.sentence_transformers_incompatibility(config),
             )
             (folder / CARD_NAME).write_text(render_model_card(facts, self.card_data), encoding="utf-8")
 
@@ -342,9 +342,9 @@ class SentenceEncoder(nn.Module):
 
         Creates ``repo_id`` if needed (``private`` applies then). ``save_directory`` keeps the saved folder
         (default: a temporary one). Raises ``OSError`` naming the endpoint and repository when the Hub
-        cannot be reached or refuses; the local save is complete by then. See :func:`contrasent.hub.push_to_hub`.
+        cannot be reached or refuses; the local save is complete by then. See :func:`contrasent.models.hub.push_to_hub`.
         """
-        from contrasent.hub import push_to_hub
+        from contrasent.models.hub import push_to_hub
 
         return push_to_hub(self, repo_id, private=private, token=token, commit_message=commit_message,
                            save_directory=save_directory)
