@@ -14,9 +14,13 @@ it; an unknown key is refused. Without a config file, DEFAULT_CONFIG applies: su
 data from ``../shared/data`` (or ``--data_dir``), sized to run on a 2-core CPU in a few minutes; it
 prints the STS-B dev Spearman before and after training.
 
-``--resume_from_checkpoint last`` resumes from the newest complete checkpoint of ``--output_dir`` (a
-checkpoint half-written by a killed run is skipped). The output folder holds the best model (by STS-B dev Spearman; it loads in contrasent, transformers and
-sentence-transformers), ``results.json`` (dev before/after, test) and ``recipe_config.json``.
+``--output_dir`` holds the model only: the best model (by STS-B dev Spearman; it loads in contrasent,
+transformers and sentence-transformers), ``results.json`` (dev before/after, test) and
+``recipe_config.json``. Checkpoints and training logs go to ``--checkpoint_dir`` (default
+``{output_dir}-checkpoints`` beside it; ``--keep_checkpoints false`` deletes it at the end);
+``--resume_from_checkpoint last`` resumes from the newest complete checkpoint there (a checkpoint
+half-written by a killed run is skipped). The model keeps the base model's token limit for inference
+(``--inference_max_seq_length`` sets another); ``--max_seq_length`` truncates the training batches only.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import difflib
 import json
 import logging
 import os
+import shutil
 import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -45,6 +50,10 @@ class ModelArguments:
     head_at_inference: bool | None = field(default=None, metadata={
         "help": "Keep the head when encoding (False: training only, as unsupervised SimCSE)."})
     normalize: bool | None = field(default=None, metadata={"help": "L2-normalize the embeddings."})
+    inference_max_seq_length: int | None = field(default=None, metadata={
+        "help": "Token limit saved with the model, used when encoding after training; default: the base "
+                "model's own. Training truncates at --max_seq_length instead (SimCSE trains at 32 and is "
+                "used at full length)."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow a Hub model's own code to run."})
 
 
@@ -61,6 +70,11 @@ class DataArguments:
     test_file: str | None = field(default=None, metadata={
         "help": "STS-B test, same format; default: {data_dir}/stsbenchmark/sts-test.csv."})
     max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N rows."})
+    checkpoint_dir: str | None = field(default=None, metadata={
+        "help": "Where checkpoints (and training logs) go; default: {output_dir}-checkpoints beside the "
+                "model, so that the model folder holds the model only."})
+    keep_checkpoints: bool = field(default=True, metadata={
+        "help": "Keep the checkpoint folder after training (false: delete it once the model is saved)."})
 
 
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -205,9 +219,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     set_seed(training_args.seed)
     overrides = {name: value for name, value in asdict(model_args).items()
                  if name in ("pooling", "head", "head_at_inference", "normalize") and value is not None}
+    if model_args.inference_max_seq_length is not None:
+        overrides["max_seq_length"] = model_args.inference_max_seq_length
     model_path = model_args.model_name_or_path or default_model()
-    encoder = SentenceEncoder.from_pretrained(model_path, max_seq_length=training_args.max_seq_length,
-                                              trust_remote_code=model_args.trust_remote_code, **overrides)
+    # The training length (--max_seq_length) truncates only the training batches (the collator's job): the
+    # model keeps its own inference length, which is saved with it.
+    encoder = SentenceEncoder.from_pretrained(model_path, trust_remote_code=model_args.trust_remote_code,
+                                              **overrides)
+    output_dir = Path(training_args.output_dir)
+    training_args.output_dir = data_args.checkpoint_dir or f"{output_dir}-checkpoints"
     train_dataset = load_training_data(data_args)
     dev_path = (data_args.validation_file or "{data_dir}/stsbenchmark/sts-dev.csv").format(data_dir=data_args.data_dir)
     test_path = (data_args.test_file or "{data_dir}/stsbenchmark/sts-test.csv").format(data_dir=data_args.data_dir)
@@ -224,12 +244,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                     "STS-B test": {"spearman": test["test_stsb_spearman"]}}
     encoder.card_data.base_model = base_model_id(model_args.model_name_or_path)
     encoder.card_data.datasets = [data_args.dataset_name or Path(data_args.train_file or "").name]
-    trainer.save_model(training_args.output_dir)
+    trainer.save_model(str(output_dir))
 
     results = {**before, **after, **test, "best_model_checkpoint": trainer.state.best_model_checkpoint,
                "global_step": train_output.global_step, "train_loss": train_output.training_loss}
     if trainer.is_world_process_zero():
-        output_dir = Path(training_args.output_dir)
         (output_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
         used = {**config, **{f.name: getattr(model_args, f.name) for f in fields(model_args)},
                 **{f.name: getattr(data_args, f.name) for f in fields(data_args)},
@@ -239,6 +258,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"STS-B dev Spearman: before {before['dev_before_stsb_spearman']:.2f} -> "
               f"after {after['dev_stsb_spearman']:.2f}; STS-B test {test['test_stsb_spearman']:.2f}")
         print(f"model saved to {output_dir.resolve()}")
+        if not data_args.keep_checkpoints:
+            shutil.rmtree(training_args.output_dir, ignore_errors=True)
     return results
 
 

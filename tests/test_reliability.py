@@ -56,13 +56,14 @@ def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_weights(tiny_bert
     process = subprocess.Popen(recipe_command(tiny_bert_dir, wiki_file, killed), env=environment(),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
-    while not is_complete_checkpoint(killed / "checkpoint-6") and process.poll() is None:
+    checkpoints = tmp_path / "killed-checkpoints"  # the recipe keeps checkpoints beside the model folder
+    while not is_complete_checkpoint(checkpoints / "checkpoint-6") and process.poll() is None:
         assert time.monotonic() < deadline, "no checkpoint-6 within 10 minutes"
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)  # mid-epoch: 96 rows / 16 = 6 steps per epoch, 16 steps in all
     process.wait()
     assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    assert not (killed / "checkpoint-16").exists()
+    assert not (checkpoints / "checkpoint-16").exists()
 
     subprocess.run(recipe_command(tiny_bert_dir, wiki_file, killed, "--resume_from_checkpoint", "last"),
                    env=environment(), check=True, capture_output=True, timeout=900)

@@ -84,8 +84,13 @@ def run_args(tiny_bert_dir, train_file, output_dir, **extra) -> list[str]:
     return [item for key, value in values.items() for item in (f"--{key}", str(value))]
 
 
+def checkpoint_dir(output_dir: Path) -> Path:
+    """Where the recipe puts checkpoints by default: beside the model folder, not inside it."""
+    return output_dir.with_name(output_dir.name + "-checkpoints")
+
+
 def losses(output_dir: Path) -> list[float]:
-    checkpoints = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    checkpoints = sorted(checkpoint_dir(output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     state = json.loads((checkpoints[-1] / "trainer_state.json").read_text())
     return [entry["loss"] for entry in state["log_history"] if "loss" in entry]
 
@@ -108,6 +113,7 @@ def test_every_layout_trains_saves_and_reloads(recipe, layout_files, tiny_bert_d
     assert saved["global_step"] == 24 and "dev_stsb_spearman" in saved and "test_stsb_spearman" in saved
     assert saved == pytest.approx(results)
     assert (output_dir / "recipe_config.json").is_file()
+    assert not list(output_dir.glob("checkpoint-*")) and not (output_dir / "runs").exists()  # the model only
     for folder in (output_dir, Path(results["best_model_checkpoint"])):
         reloaded = SentenceEncoder.from_pretrained(folder)
         assert np.isfinite(reloaded.encode(["a short test sentence"])).all()
@@ -120,7 +126,7 @@ def test_mixed_precision_and_accumulation_and_tensorboard(recipe, layout_files, 
                          logging_steps=2, report_to="tensorboard"))
     assert all(np.isfinite(losses(output_dir)))
     # transformers 5 writes tensorboard logs to output_dir/runs/<date>_<host> (TENSORBOARD_LOGGING_DIR overrides)
-    assert list((output_dir / "runs").rglob("events.out.tfevents.*")), "tensorboard wrote no event file"
+    assert list((checkpoint_dir(output_dir) / "runs").rglob("events.out.tfevents.*")), "tensorboard wrote no event file"
 
 
 def final_weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -133,8 +139,9 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run(recipe, layout_file
 
     # "Stop" after step 4: keep only the first checkpoint of an identical run, then resume from it.
     recipe.main(run_args(tiny_bert_dir, layout_files["unsupervised"], tmp_path / "half", **common))
-    checkpoint = tmp_path / "half" / "checkpoint-4"
-    for path in tmp_path.joinpath("half").iterdir():
+    checkpoint = tmp_path / "half-checkpoints" / "checkpoint-4"
+    subprocess.run(["rm", "-rf", str(tmp_path / "half")], check=True)
+    for path in checkpoint.parent.iterdir():
         if path != checkpoint:
             subprocess.run(["rm", "-rf", str(path)], check=True)
     recipe.main(run_args(tiny_bert_dir, layout_files["unsupervised"], tmp_path / "half",
@@ -157,9 +164,30 @@ def test_accelerate_launch_two_processes(layout_files, tiny_bert_dir, tmp_path) 
     completed = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-4000:]
     assert (output_dir / "results.json").is_file()
-    state = json.loads((output_dir / "checkpoint-4" / "trainer_state.json").read_text())
+    state = json.loads((checkpoint_dir(output_dir) / "checkpoint-4" / "trainer_state.json").read_text())
     assert state["global_step"] == 4
     assert np.isfinite(SentenceEncoder.from_pretrained(output_dir).encode(["x y"])).all()
+
+
+def test_the_model_keeps_its_inference_length_and_no_checkpoints(recipe, layout_files, tiny_bert_dir, tmp_path) -> None:
+    """Training at max_seq_length 24 must not save a model that truncates at 24 (SimCSE trains short and
+    is used at full length), and the model folder holds no checkpoints."""
+    from sentence_transformers import SentenceTransformer
+
+    base = SentenceEncoder.from_pretrained(tiny_bert_dir).max_seq_length
+    assert base > 24
+    output_dir = tmp_path / "out"
+    recipe.main(run_args(tiny_bert_dir, layout_files["pairs"], output_dir, max_steps=4, eval_steps=4, save_steps=4,
+                         keep_checkpoints="false"))
+    assert SentenceEncoder.from_pretrained(output_dir).max_seq_length == base
+    assert SentenceTransformer(str(output_dir), device="cpu").max_seq_length == base
+    assert not list(output_dir.glob("checkpoint-*")) and not checkpoint_dir(output_dir).exists()
+
+    explicit = tmp_path / "explicit"
+    recipe.main(run_args(tiny_bert_dir, layout_files["pairs"], explicit, max_steps=2, eval_steps=2, save_steps=2,
+                         inference_max_seq_length=40, checkpoint_dir=tmp_path / "ckpt"))
+    assert SentenceEncoder.from_pretrained(explicit).max_seq_length == 40
+    assert list((tmp_path / "ckpt").glob("checkpoint-*")) and not list(explicit.glob("checkpoint-*"))
 
 
 def test_unknown_config_key_names_the_closest(recipe, tmp_path) -> None:
