@@ -24,9 +24,16 @@ import torch
 
 # The mode names are plain data kept in config (which must load without torch); re-exported here, the
 # place readers look for them.
-from contrasent.models.config import POOLING_MODES, check_pooling_mode
+from contrasent.models.config import POOLING_MODES, SENTENCE_TRANSFORMERS_POOLING_FLAGS, check_pooling_mode
 
-__all__ = ["POOLING_MODES", "check_pooling_mode", "masked_mean", "needs_all_hidden_states", "pool"]
+__all__ = [
+    "POOLING_MODES",
+    "SENTENCE_TRANSFORMERS_POOLING_FLAGS",
+    "check_pooling_mode",
+    "masked_mean",
+    "needs_all_hidden_states",
+    "pool",
+]
 
 
 def needs_all_hidden_states(mode: str) -> bool:
