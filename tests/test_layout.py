@@ -251,6 +251,14 @@ def test_the_known_violations_still_exist() -> None:
     assert KNOWN_VIOLATIONS <= present, sorted(KNOWN_VIOLATIONS - present)
 
 
+def test_the_face_loads_each_public_name_from_its_defining_module() -> None:
+    import contrasent
+
+    assert set(contrasent._LAZY) | FACE_NAMES == set(contrasent.__all__)
+    for name, module in contrasent._LAZY.items():
+        assert getattr(contrasent, name).__module__ == module, name
+
+
 @pytest.mark.parametrize("statement", [
     "import contrasent",
     "import contrasent.models.config",
