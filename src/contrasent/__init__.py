@@ -19,8 +19,8 @@ _moved.install()  # the import paths of 0.1 (contrasent.model_io, contrasent.min
 _LAZY = {
     "SentenceEncoder": "contrasent.models.encoder",
     "EncoderConfig": "contrasent.models.config",
-    "ContrastiveTrainer": "contrasent.training",
-    "ContrastiveTrainingArguments": "contrasent.training",
+    "ContrastiveTrainer": "contrasent.training.trainer",
+    "ContrastiveTrainingArguments": "contrasent.training.arguments",
     "SemanticIndex": "contrasent.search.index",
 }
 
@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from contrasent.models.config import EncoderConfig
     from contrasent.models.encoder import SentenceEncoder
     from contrasent.search.index import SemanticIndex
-    from contrasent.training import ContrastiveTrainer, ContrastiveTrainingArguments
+    from contrasent.training.arguments import ContrastiveTrainingArguments
+    from contrasent.training.trainer import ContrastiveTrainer
 
 
 def __getattr__(name: str) -> Any:

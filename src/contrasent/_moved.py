@@ -29,11 +29,17 @@ MOVED: dict[str, str] = {
     "contrasent.serve": "contrasent.search.serve",
     "contrasent.mining_cli": "contrasent.cli.mine",
     "contrasent.cli_search": "contrasent.cli.search",
+    "contrasent.topk": "contrasent.search.topk",
 }
 
 
 class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Finds the old paths of :data:`MOVED` and loads each as its new module, with a warning."""
+
+    def __init__(self) -> None:
+        # old path -> the new module's own spec, between create_module and exec_module (keyed, not one
+        # attribute, so that two threads importing two old paths cannot swap them)
+        self._own_specs: dict[str, importlib.machinery.ModuleSpec] = {}
 
     def find_spec(self, fullname: str, path: object = None, target: object = None) -> importlib.machinery.ModuleSpec | None:
         if fullname not in MOVED:
@@ -45,12 +51,12 @@ class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         warnings.warn(f"{spec.name} moved to {new}; the old path will be removed in the next release",
                       DeprecationWarning, stacklevel=2)
         module = importlib.import_module(new)
-        self._own_spec = module.__spec__
+        self._own_specs[spec.name] = module.__spec__
         return module
 
     def exec_module(self, module: ModuleType) -> None:
         # The import system stamped the alias's spec on the shared module object: give it back its own.
-        module.__spec__ = self._own_spec
+        module.__spec__ = self._own_specs.pop(module.__spec__.name)
 
 
 def install() -> None:

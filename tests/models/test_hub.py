@@ -167,6 +167,47 @@ def test_push_to_hub_uploads_a_loadable_model_with_a_parsable_card(hub, tiny_ber
     assert f'model_id = "{REPO_ID}"' in card.text  # the usage code names the repository
 
 
+PROTOCOL_PUSH_SCRIPT = """
+import sys
+from pathlib import Path
+from contrasent.models.hub import push_to_hub
+
+class Saver:
+    def save_pretrained(self, save_directory, *, model_id=None):
+        Path(save_directory).mkdir(parents=True)
+        (Path(save_directory) / "weights.txt").write_text(f"saved as {model_id}")
+
+print("pushed:", push_to_hub(Saver(), sys.argv[1]))
+print("encoder imported:", "contrasent.models.encoder" in sys.modules)
+"""
+
+
+def test_push_to_hub_uploads_anything_that_saves_itself_without_loading_the_encoder(hub) -> None:
+    host, port = hub.server_address
+    src = Path(__file__).resolve().parents[2] / "src"
+    env = {**os.environ, "HF_ENDPOINT": f"http://{host}:{port}", "HF_TOKEN": "hf_standin_token",
+           "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "PYTHONPATH": str(src)}
+    env.pop("HF_HUB_OFFLINE", None)
+    result = subprocess.run([sys.executable, "-c", PROTOCOL_PUSH_SCRIPT, REPO_ID], check=False, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"/{REPO_ID}/commit/" in result.stdout
+    assert "encoder imported: False" in result.stdout
+    assert (hub.repos / REPO_ID / "weights.txt").read_text() == f"saved as {REPO_ID}"
+
+
+def test_hub_module_never_imports_the_encoder() -> None:
+    """Not even for type checking: the encoder imports hub (for ``push_to_hub``), never the reverse."""
+    import ast
+
+    import contrasent.models.hub as hub_module
+
+    tree = ast.parse(Path(hub_module.__file__).read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert not {name for name in imported if name and name.startswith("contrasent")}, imported
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

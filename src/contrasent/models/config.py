@@ -1,4 +1,8 @@
-"""`EncoderConfig`: what sits on top of the backbone (pooling, head, normalization), saved as JSON."""
+"""`EncoderConfig`: what sits on top of the backbone (pooling, head, normalization), saved as JSON.
+
+Plain data only, no torch: the names of the pooling modes live here (the computations are in
+:mod:`contrasent.models.pooling`), so that reading or validating settings never loads torch.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,24 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from contrasent.models.pooling import check_pooling_mode
+POOLING_MODES: tuple[str, ...] = ("cls", "mean", "max", "first_last_avg", "last2_avg", "last_token")
+
+# Our names -> the ``pooling_mode_*`` flag of sentence-transformers' Pooling config.
+SENTENCE_TRANSFORMERS_POOLING_FLAGS: dict[str, str] = {
+    "cls": "pooling_mode_cls_token",
+    "mean": "pooling_mode_mean_tokens",
+    "max": "pooling_mode_max_tokens",
+    "last_token": "pooling_mode_lasttoken",
+}
 
 HEAD_ACTIVATIONS: tuple[str, ...] = ("tanh", "identity")
+
+
+def check_pooling_mode(mode: str) -> str:
+    """Return ``mode`` if it is a known pooling strategy, else raise a ``ValueError`` listing the valid ones."""
+    if mode not in POOLING_MODES:
+        raise ValueError(f"unknown pooling {mode!r}; valid pooling modes are: {', '.join(POOLING_MODES)}")
+    return mode
 
 
 @dataclass

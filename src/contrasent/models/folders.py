@@ -23,8 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from contrasent.models.config import EncoderConfig
-from contrasent.models.pooling import SENTENCE_TRANSFORMERS_POOLING_FLAGS
+from contrasent.models.config import SENTENCE_TRANSFORMERS_POOLING_FLAGS, EncoderConfig
 
 CONTRASENT_CONFIG_NAME = "contrasent_config.json"
 HEAD_DIR = "2_Dense"

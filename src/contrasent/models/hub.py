@@ -1,9 +1,11 @@
-"""Pushing a saved encoder to the Hugging Face Hub (create the repository, upload the folder).
+"""Pushing a saved model to the Hugging Face Hub (create the repository, upload the folder).
 
-The model is first saved completely (``SentenceEncoder.save_pretrained``, model card included), then
-uploaded with ``huggingface_hub``: ``create_repo(exist_ok=True)`` and ``upload_folder``. A failure to
-reach or write to the Hub raises an ``OSError`` that names the repository, the endpoint and the local
-folder; the local save is already complete by then.
+Anything with ``save_pretrained(folder, model_id=...)`` (:class:`SavesPretrained`) can be pushed; the
+encoder's ``push_to_hub`` calls this module, which therefore never imports the encoder. The model is
+first saved completely (``SentenceEncoder.save_pretrained``, model card included), then uploaded with
+``huggingface_hub``: ``create_repo(exist_ok=True)`` and ``upload_folder``. A failure to reach or write
+to the Hub raises an ``OSError`` that names the repository, the endpoint and the local folder; the
+local save is already complete by then.
 
 ``HF_ENDPOINT`` (read by ``huggingface_hub`` when it is imported) points the upload at another Hub,
 e.g. a private deployment.
@@ -14,14 +16,18 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from contrasent.models.encoder import SentenceEncoder
+
+class SavesPretrained(Protocol):
+    """What :func:`push_to_hub` needs of a model: it saves itself, completely, into a folder."""
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *, model_id: str | None = None) -> None:
+        """Write the model to ``save_directory``; ``model_id`` is the Hub name its model card uses."""
 
 
 def push_to_hub(
-    encoder: SentenceEncoder,
+    model: SavesPretrained,
     repo_id: str,
     *,
     private: bool | None = None,
@@ -29,10 +35,11 @@ def push_to_hub(
     commit_message: str | None = None,
     save_directory: str | os.PathLike | None = None,
 ) -> str:
-    """Save ``encoder`` and upload the folder to the Hub repository ``repo_id``; return the commit URL.
+    """Save ``model`` and upload the folder to the Hub repository ``repo_id``; return the commit URL.
 
     Args:
-        encoder: the model to push.
+        model: the model to push (a :class:`~contrasent.models.encoder.SentenceEncoder`, or anything
+            with ``save_pretrained(folder, model_id=repo_id)``).
         repo_id: ``"user/name"`` or ``"org/name"``; created if it does not exist.
         private: create the repository private (ignored when it already exists).
         token: a Hub token with write access (default: ``HF_TOKEN`` or the saved login).
@@ -50,7 +57,7 @@ def push_to_hub(
         raise ValueError(f"repo_id must be a non-empty string like 'user/model-name', got {repo_id!r}")
     with tempfile.TemporaryDirectory(prefix="contrasent-push-") as scratch:
         folder = Path(save_directory) if save_directory is not None else Path(scratch) / "model"
-        encoder.save_pretrained(folder, model_id=repo_id)
+        model.save_pretrained(folder, model_id=repo_id)
         api = HfApi(token=token)
         try:
             api.create_repo(repo_id, private=private, exist_ok=True)

@@ -22,22 +22,18 @@ from collections.abc import Sequence
 
 import torch
 
-POOLING_MODES: tuple[str, ...] = ("cls", "mean", "max", "first_last_avg", "last2_avg", "last_token")
+# The mode names are plain data kept in config (which must load without torch); re-exported here, the
+# place readers look for them.
+from contrasent.models.config import POOLING_MODES, SENTENCE_TRANSFORMERS_POOLING_FLAGS, check_pooling_mode
 
-# Our names -> the ``pooling_mode_*`` flag of sentence-transformers' Pooling config.
-SENTENCE_TRANSFORMERS_POOLING_FLAGS: dict[str, str] = {
-    "cls": "pooling_mode_cls_token",
-    "mean": "pooling_mode_mean_tokens",
-    "max": "pooling_mode_max_tokens",
-    "last_token": "pooling_mode_lasttoken",
-}
-
-
-def check_pooling_mode(mode: str) -> str:
-    """Return ``mode`` if it is a known pooling strategy, else raise a ``ValueError`` listing the valid ones."""
-    if mode not in POOLING_MODES:
-        raise ValueError(f"unknown pooling {mode!r}; valid pooling modes are: {', '.join(POOLING_MODES)}")
-    return mode
+__all__ = [
+    "POOLING_MODES",
+    "SENTENCE_TRANSFORMERS_POOLING_FLAGS",
+    "check_pooling_mode",
+    "masked_mean",
+    "needs_all_hidden_states",
+    "pool",
+]
 
 
 def needs_all_hidden_states(mode: str) -> bool:
