@@ -35,7 +35,6 @@ USED_NAMES: dict[str, tuple[str, ...]] = {
     "contrasent.serve": ("Limits", "create_app", "serve"),
     "contrasent.mining_cli": ("add_mine_parser",),
     "contrasent.cli_search": ("add_search_parser", "add_serve_parser"),
-    "contrasent.topk": ("candidate_count", "exact_top_k", "l2_normalize", "rank_candidates", "rescore"),
 }
 # modules that became packages at the same path: no alias, no warning, the same names
 SAME_PATH: dict[str, tuple[str, ...]] = {

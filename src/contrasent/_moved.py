@@ -29,7 +29,6 @@ MOVED: dict[str, str] = {
     "contrasent.serve": "contrasent.search.serve",
     "contrasent.mining_cli": "contrasent.cli.mine",
     "contrasent.cli_search": "contrasent.cli.search",
-    "contrasent.topk": "contrasent.search.topk",
 }
 
 
