@@ -104,10 +104,10 @@ class _GlobalBatchSampler(Sampler[list[int]]):
     def __init__(self, batch_size: int, num_replicas: int | None, drop_last: bool, seed: int) -> None:
         if not isinstance(batch_size, int) or batch_size <= 0:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if num_replicas is None:
-            from contrasent.training.distributed import world_size
+        if num_replicas is None:  # the process group's size: every rank's slice of a global batch
+            import torch.distributed as dist
 
-            num_replicas = world_size()
+            num_replicas = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
         if not isinstance(num_replicas, int) or num_replicas <= 0:
             raise ValueError(f"num_replicas must be a positive integer, got {num_replicas!r}")
         self.batch_size = batch_size  # per device: accelerate's BatchSamplerShard reads this attribute
