@@ -105,3 +105,12 @@ def minilm(
     encoder = CachedEncoder(model, folder / key)
     yield encoder
     encoder.save()
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[object]:
+    """A local stand-in for the Hugging Face Hub (``tests/hub_stand_in.py``); files land in ``tmp_path/hub``."""
+    from hub_stand_in import hub_server
+
+    with hub_server(tmp_path / "hub") as server:
+        yield server

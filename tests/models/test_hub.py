@@ -13,18 +13,13 @@ implement. The push runs in a child process with ``HF_ENDPOINT`` set, exactly as
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import socket
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from contrasent import SentenceEncoder
 
@@ -48,75 +43,6 @@ except OSError as error:
     sys.exit(3)
 print("pushed:", url)
 """
-
-
-class HubStandIn(BaseHTTPRequestHandler):
-    """Records every request; writes committed files under ``server.repos / repo_id``."""
-
-    def log_message(self, *args: object) -> None:  # keep pytest output clean
-        pass
-
-    def _reply(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:
-        self.server.calls.append(("GET", self.path, None))
-        self._reply(404, {"error": "not implemented by the stand-in"})
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.server.calls.append(("POST", self.path.split("?")[0], self.headers.get("Authorization")))
-        endpoint = f"http://{self.server.server_address[0]}:{self.server.server_address[1]}"
-        parts = self.path.split("?")[0].strip("/").split("/")
-        if parts == ["api", "repos", "create"]:
-            payload = json.loads(body)
-            self.server.created.append(payload)
-            self._reply(200, {"url": f"{endpoint}/{payload['organization']}/{payload['name']}"})
-        elif parts == ["api", "validate-yaml"]:
-            from huggingface_hub import ModelCard
-
-            try:
-                ModelCard(json.loads(body)["content"], ignore_metadata_errors=False)
-            except ValueError as error:
-                self._reply(400, {"errors": [{"message": str(error)}]})
-                return
-            self.server.validated += 1
-            self._reply(200, {"errors": [], "warnings": []})
-        elif parts[:2] == ["api", "models"] and parts[4] == "preupload":
-            files = json.loads(body)["files"]
-            self._reply(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
-                                        for f in files]})
-        elif parts[:2] == ["api", "models"] and parts[4] == "commit":
-            repo = self.server.repos / parts[2] / parts[3]
-            lines = [json.loads(line) for line in body.splitlines() if line.strip()]
-            assert lines[0]["key"] == "header"
-            self.server.messages.append(lines[0]["value"]["summary"])
-            for line in lines[1:]:
-                assert line["key"] == "file", line  # only the regular path is implemented
-                target = repo / line["value"]["path"]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(base64.b64decode(line["value"]["content"]))
-            self._reply(200, {"commitUrl": f"{endpoint}/{parts[2]}/{parts[3]}/commit/{'a' * 40}",
-                              "commitOid": "a" * 40})
-        else:
-            self._reply(404, {"error": f"not implemented by the stand-in: {self.path}"})
-
-
-@pytest.fixture
-def hub(tmp_path):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), HubStandIn)
-    server.calls, server.created, server.messages, server.repos = [], [], [], tmp_path / "hub"
-    server.validated = 0
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 def run_push(model_dir: Path, endpoint: str, save_dir: Path) -> subprocess.CompletedProcess:
