@@ -13,7 +13,7 @@ import pytest
 
 import contrasent
 from contrasent.cli import main
-from contrasent.evaluation.readers import SENTEVAL_STS_SUBSETS
+from contrasent.evaluation.sts_data import SENTEVAL_STS_SUBSETS
 
 PAIRS = [("a b", "a b", "5.0"), ("a b", "a c", "2.5"), ("c d", "e f", "0.5"), ("a a", "a b", "4")]
 

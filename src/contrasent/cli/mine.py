@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +44,11 @@ def add_mine_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run_mine(args: argparse.Namespace) -> int:
     """Handler of ``contrasent mine``: load, mine (printing the statistics), save. Returns the exit code."""
     from contrasent import SentenceEncoder
+    from contrasent.search.corpus import read_corpus
     from contrasent.search.mining import mine_hard_negatives
 
     dataset = load_dataset_file(args.data, "data")
-    corpus = load_corpus_file(args.corpus) if args.corpus else None
+    corpus = read_corpus(args.corpus)[1] if args.corpus else None
     overrides = {} if args.max_seq_length is None else {"max_seq_length": args.max_seq_length}
     model = SentenceEncoder.from_pretrained(args.model, **overrides)
     mined = mine_hard_negatives(
@@ -77,25 +77,6 @@ def load_dataset_file(path: str, argument: str) -> Any:
         raise ValueError(f"{argument}: {path} must end in one of {', '.join(_DATA_FORMATS)} or be a folder")
     extra = {"delimiter": "\t"} if location.suffix.lower() == ".tsv" else {}
     return datasets.load_dataset(kind, data_files=str(location), split="train", **extra)
-
-
-def load_corpus_file(path: str) -> list[str]:
-    """Corpus texts: one per line (.txt), or ``title`` + ``text`` per JSON line (.jsonl, BEIR's layout)."""
-    location = Path(path)
-    if not location.is_file():
-        raise FileNotFoundError(f"--corpus: {path} does not exist")
-    with location.open(encoding="utf-8") as handle:
-        if location.suffix.lower() != ".jsonl":
-            return [line.rstrip("\n") for line in handle if line.strip()]
-        texts = []
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            if "text" not in record:
-                raise ValueError(f"--corpus: {path} line {number} has no 'text' field")
-            texts.append(f"{record.get('title') or ''} {record['text']}".strip())
-        return texts
 
 
 def save_dataset_file(dataset: Any, path: str) -> None:

@@ -62,7 +62,8 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
 def load_or_build_index(args: argparse.Namespace) -> Any:
     """The index of ``args.corpus`` under ``args.model``, from ``args.index`` when it holds that one."""
     from contrasent.models.encoder import SentenceEncoder
-    from contrasent.search.index import METADATA_NAME, SemanticIndex, read_corpus
+    from contrasent.search.corpus import read_corpus
+    from contrasent.search.index import METADATA_NAME, SemanticIndex
 
     ids, texts = read_corpus(args.corpus, args.text_field, args.title_field or None, args.id_field)
     model = SentenceEncoder.from_pretrained(args.model)
