@@ -23,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from contrasent.evaluation.encoding import Encoder, encode_texts
+from contrasent.evaluation.encoding import encode_texts
 from contrasent.evaluation.report import markdown_table, save_results
 from contrasent.evaluation.retrieval_data import RetrievalData
+from contrasent.models.encoding import Encoder
 from contrasent.search.topk import candidate_count, exact_top_k, l2_normalize, rank_candidates
 
 DEFAULT_K_VALUES = (1, 3, 5, 10, 100)
