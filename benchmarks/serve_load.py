@@ -89,7 +89,7 @@ def run_load(port: int, queries: list[str], total: int, concurrency: int, top_k:
 def build_index(model_dir: str, corpus: Path, index_dir: Path) -> None:
     """Encode the corpus (with a progress bar) and save the index the server will load."""
     from contrasent import SemanticIndex, SentenceEncoder
-    from contrasent.search.index import read_corpus
+    from contrasent.search.corpus import read_corpus
 
     ids, texts = read_corpus(corpus)
     model = SentenceEncoder.from_pretrained(model_dir)

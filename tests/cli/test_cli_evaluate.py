@@ -13,7 +13,7 @@ import pytest
 
 import contrasent
 from contrasent.cli import main
-from contrasent.evaluation.readers import SENTEVAL_STS_SUBSETS
+from contrasent.evaluation.sts_data import SENTEVAL_STS_SUBSETS
 
 PAIRS = [("a b", "a b", "5.0"), ("a b", "a c", "2.5"), ("c d", "e f", "0.5"), ("a a", "a b", "4")]
 
@@ -65,7 +65,7 @@ class BagOfLetters:
 
 
 def test_evaluate_prints_tables_and_writes_json(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(contrasent, "SentenceEncoder", BagOfLetters, raising=False)
+    monkeypatch.setattr("contrasent.models.encoder.SentenceEncoder", BagOfLetters)
     data = write_sts_layout(tmp_path / "data")
     beir = write_beir(tmp_path / "toy")
     output = tmp_path / "out" / "results.json"
@@ -85,27 +85,31 @@ def test_evaluate_prints_tables_and_writes_json(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize(
-    ("make_args", "message"),
+    ("make_args", "status", "message"),
     [
         (
             lambda tmp: ["--retrieval", str(write_beir(tmp / "toy")), "--split", "dev"],
+            1,
             "no qrels for split 'dev'",
         ),
-        (lambda tmp: ["--sts", str(tmp / "absent")], "STS folder not found"),
+        (lambda tmp: ["--sts", str(tmp / "absent")], 1, "STS folder not found"),
         (
             lambda tmp: [
                 "--retrieval",
                 str(write_beir(tmp / "toy", "query-id\tcorpus-id\tscore\nq1\td9\t1\n")),
             ],
+            1,
             "document id 'd9' is not in the corpus",
         ),
-        (lambda tmp: [], "nothing to evaluate"),
+        (lambda tmp: [], 2, "nothing to evaluate"),
     ],
 )
-def test_evaluate_reports_bad_input_before_loading_the_model(tmp_path, capsys, make_args, message):
-    status = main(["evaluate", "not/loaded", *make_args(tmp_path)])
-    assert status == 2
-    assert message in capsys.readouterr().err
+def test_evaluate_reports_bad_input_before_loading_the_model(tmp_path, capsys, make_args, status, message):
+    """A bad file is exit status 1, a command line that asks for nothing 2; either way one line, and
+    before the model (here one that does not exist) is loaded."""
+    assert main(["evaluate", "not/loaded", *make_args(tmp_path)]) == status
+    err = capsys.readouterr().err
+    assert err.startswith("contrasent evaluate: error: ") and message in err and err.count("\n") == 1
 
 
 def test_cli_import_is_light():

@@ -50,4 +50,4 @@ def test_mine_command_writes_triplets(tmp_path, tiny_bert_dir, capsys):
 def test_mine_command_reports_a_missing_file(tmp_path, capsys):
     status = main(["mine", str(tmp_path / "missing.jsonl"), "--model", "m", "--output", str(tmp_path / "o.jsonl")])
     assert status == 1
-    assert re.search(r"contrasent mine: error: data: .*missing.jsonl does not exist", capsys.readouterr().err)
+    assert re.search(r"contrasent mine: error: training file .*missing.jsonl does not exist", capsys.readouterr().err)

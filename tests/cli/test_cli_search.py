@@ -60,9 +60,20 @@ def test_search_errors_are_one_line(tiny_bert_dir, corpus, tmp_path, capsys) -> 
 
     other = tmp_path / "other.txt"
     other.write_text("just one line\n")
-    main(["search", str(tiny_bert_dir), "--corpus", str(corpus), "--index", str(tmp_path / "idx"), "q"])
-    with pytest.raises(SystemExit, match="built from another corpus"):
-        main(["search", str(tiny_bert_dir), "--corpus", str(other), "--index", str(tmp_path / "idx"), "q"])
+    assert main(["search", str(tiny_bert_dir), "--corpus", str(corpus), "--index", str(tmp_path / "idx"), "q"]) == 0
+    capsys.readouterr()
+    assert main(["search", str(tiny_bert_dir), "--corpus", str(other), "--index", str(tmp_path / "idx"), "q"]) == 1
+    last = capsys.readouterr().err.splitlines()[-1]  # after the model's loading messages: one line
+    assert last.startswith("contrasent search: error: the index in") and "built from another corpus" in last
+    assert last.endswith("delete it or pass another --index")
+
+
+def test_serve_without_its_extra_is_a_user_error(monkeypatch, tiny_bert_dir, corpus, capsys) -> None:
+    monkeypatch.setitem(sys.modules, "contrasent.search.serve", None)  # importing it raises ImportError
+    assert main(["serve", str(tiny_bert_dir), "--corpus", str(corpus)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("contrasent serve: error: contrasent serve needs fastapi and uvicorn: pip install")
+    assert err.count("\n") == 1
 
 
 def test_serve_binds_to_loopback_by_default() -> None:

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from contrasent.data import infer_layout, load_training_file
+from contrasent.data.files import DataFormatError, save_training_file
 from contrasent.data.validation import validate_training_data
 
 
@@ -40,12 +41,41 @@ def test_csv_tsv_jsonl_with_labels_and_scores(tmp_path) -> None:
         ("empty.csv", b"", r"empty.csv: the file is empty"),
         ("header.csv", b"a,b\n", r"header.csv: the file holds no rows"),
         ("data.xlsx", b"x", r"unsupported file type '.xlsx'"),
+        ("array.json", b'[{"text": "a"},\n {"txt": "b"}]', r"array.json, object 2: keys \['txt'\] differ"),
+        ("scalar.json", b'[{"text": "a"}, 3]', r"scalar.json, object 2: expected a JSON object, got int"),
+        ("broken.json", b'[{"text": "a"},\n {"text": }]', r"broken.json, line 2: not valid JSON"),
+        ("lines.json", b'{"text": "a"}\n{"text": "b"}\n{"text"\n', r"lines.json, line 3: not valid JSON"),
     ],
 )
 def test_bad_files_are_named_precisely(tmp_path, name, content, message) -> None:
     (tmp_path / name).write_bytes(content)
     with pytest.raises(ValueError, match=message):
         load_training_file(tmp_path / name)
+
+
+def test_bad_content_is_a_data_format_error(tmp_path) -> None:
+    (tmp_path / "rows.csv").write_text("a,b\n1\n")
+    with pytest.raises(DataFormatError, match=r"rows.csv, line 2"):
+        load_training_file(tmp_path / "rows.csv")
+
+
+def test_json_holds_an_array_or_json_lines(tmp_path) -> None:
+    (tmp_path / "array.json").write_text('[{"anchor": "a", "positive": "b"},\n {"anchor": "c", "positive": "d"}]')
+    (tmp_path / "lines.json").write_text('{"anchor": "a", "positive": "b"}\n{"anchor": "c", "positive": "d"}\n')
+    (tmp_path / "one.json").write_text('{"anchor": "a", "positive": "b"}\n')
+    for name in ("array.json", "lines.json"):
+        assert load_training_file(tmp_path / name).to_dict() == {"anchor": ["a", "c"], "positive": ["b", "d"]}
+    assert load_training_file(tmp_path / "one.json").to_dict() == {"anchor": ["a"], "positive": ["b"]}
+
+
+@pytest.mark.parametrize("name", ["out.jsonl", "out.json", "out.csv", "out.tsv", "out.parquet", "out_folder"])
+def test_saved_files_load_back(tmp_path, name) -> None:
+    import datasets
+
+    rows = {"anchor": ["a, \"quoted\"", "tab\there"], "positive": ["b", "ü"], "label": [1, 0]}
+    save_training_file(datasets.Dataset.from_dict(rows), tmp_path / name)
+    assert (tmp_path / name).is_dir() == (name == "out_folder")
+    assert load_training_file(tmp_path / name).to_dict() == rows
 
 
 def test_missing_file(tmp_path) -> None:

@@ -156,7 +156,7 @@ def test_beir_missing_split_and_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="BEIR folder not found"):
         read_beir(tmp_path / "absent")
     write(root / "queries.jsonl", '{"_id": "q1", "text": "a"}\n{"_id": "q2", \n')
-    with pytest.raises(DataFormatError, match=r"queries.jsonl, line 2: not a JSON object"):
+    with pytest.raises(DataFormatError, match=r"queries.jsonl, line 2: not valid JSON"):
         read_beir(root)
 
 

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from contrasent import SemanticIndex, SentenceEncoder
-from contrasent.search.index import read_corpus
 
 DOCS = ["A cat sleeps on the sofa.", "Stock markets fell sharply today.", "The recipe needs two eggs.",
         "Dogs love to play fetch.", "Interest rates were raised by the central bank."]
@@ -168,15 +167,3 @@ def test_add_and_search_errors(tiny) -> None:
     with pytest.raises(ValueError, match="backend must be one of"):
         SemanticIndex(tiny, backend="annoy")
     assert len(index) == 2  # failed adds left nothing behind
-
-
-def test_read_corpus_reads_beir_and_plain_text(data_dir, tmp_path) -> None:
-    ids, texts = read_corpus(data_dir / "beir_scifact" / "corpus.jsonl")
-    assert len(ids) == 5183 and ids[0] == "4983"
-    assert texts[0].startswith("Microstructural development of human newborn cerebral white matter")
-    assert "Alterations of the architecture" in texts[0]
-    (tmp_path / "lines.txt").write_text("first\n\nsecond\n")
-    assert read_corpus(tmp_path / "lines.txt") == ([0, 2], ["first", "second"])
-    (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\n{"title": "no text"}\n')
-    with pytest.raises(ValueError, match=r"bad.jsonl, line 2: expected an object with a string 'text' field"):
-        read_corpus(tmp_path / "bad.jsonl")

@@ -1,17 +1,14 @@
-"""``contrasent mine``: add mined hard negatives to a training file (see :mod:`contrasent.search.mining`)."""
+"""``contrasent mine DATA --model M --output OUT``: add mined hard negatives to a training file (see
+:mod:`contrasent.search.mining`). The training file is read and written by :mod:`contrasent.data.files`,
+the ``--corpus`` file by :func:`contrasent.search.corpus.read_corpus`, as ``contrasent search`` reads it."""
 
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
-from typing import Any
-
-_DATA_FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}
 
 
-def add_mine_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``mine`` on an ``argparse`` subparsers object; the handler is in ``defaults["handler"]``."""
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Declare ``contrasent mine`` and its arguments."""
     parser = subparsers.add_parser(
         "mine",
         help="mine hard negatives for an (anchor, positive) training file",
@@ -38,17 +35,18 @@ def add_mine_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--faiss", action="store_true", help="search with faiss (exact inner product)")
     parser.add_argument("--cache-dir", help="reuse / store embeddings (.npy) there")
     parser.add_argument("--seed", type=int, default=0)
-    parser.set_defaults(handler=run_mine)
     return parser
 
 
-def run_mine(args: argparse.Namespace) -> int:
-    """Handler of ``contrasent mine``: load, mine (printing the statistics), save. Returns the exit code."""
-    from contrasent import SentenceEncoder
+def run(args: argparse.Namespace) -> int:
+    """Load the data and the corpus, mine (printing the statistics), save."""
+    from contrasent.data.files import load_training_file, save_training_file
+    from contrasent.models.encoder import SentenceEncoder
+    from contrasent.search.corpus import read_corpus
     from contrasent.search.mining import mine_hard_negatives
 
-    dataset = load_dataset_file(args.data, "data")
-    corpus = load_corpus_file(args.corpus) if args.corpus else None
+    dataset = load_training_file(args.data)
+    corpus = read_corpus(args.corpus)[1] if args.corpus else None
     overrides = {} if args.max_seq_length is None else {"max_seq_length": args.max_seq_length}
     model = SentenceEncoder.from_pretrained(args.model, **overrides)
     mined = mine_hard_negatives(
@@ -58,54 +56,6 @@ def run_mine(args: argparse.Namespace) -> int:
         output_format=args.output_format, batch_size=args.batch_size,
         use_faiss=args.faiss, cache_dir=args.cache_dir, model_id=f"{args.model}|{overrides}", seed=args.seed,
     )
-    save_dataset_file(mined, args.output)
+    save_training_file(mined, args.output)
     print(f"Wrote {len(mined)} rows to {args.output}")
     return 0
-
-
-def load_dataset_file(path: str, argument: str) -> Any:
-    """A ``datasets.Dataset`` from a data file or a ``save_to_disk`` folder."""
-    import datasets
-
-    location = Path(path)
-    if location.is_dir():
-        return datasets.load_from_disk(str(location))
-    if not location.is_file():
-        raise FileNotFoundError(f"{argument}: {path} does not exist")
-    kind = _DATA_FORMATS.get(location.suffix.lower())
-    if kind is None:
-        raise ValueError(f"{argument}: {path} must end in one of {', '.join(_DATA_FORMATS)} or be a folder")
-    extra = {"delimiter": "\t"} if location.suffix.lower() == ".tsv" else {}
-    return datasets.load_dataset(kind, data_files=str(location), split="train", **extra)
-
-
-def load_corpus_file(path: str) -> list[str]:
-    """Corpus texts: one per line (.txt), or ``title`` + ``text`` per JSON line (.jsonl, BEIR's layout)."""
-    location = Path(path)
-    if not location.is_file():
-        raise FileNotFoundError(f"--corpus: {path} does not exist")
-    with location.open(encoding="utf-8") as handle:
-        if location.suffix.lower() != ".jsonl":
-            return [line.rstrip("\n") for line in handle if line.strip()]
-        texts = []
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            if "text" not in record:
-                raise ValueError(f"--corpus: {path} line {number} has no 'text' field")
-            texts.append(f"{record.get('title') or ''} {record['text']}".strip())
-        return texts
-
-
-def save_dataset_file(dataset: Any, path: str) -> None:
-    """Write by extension (.jsonl/.json, .csv, .parquet); anything else is a ``save_to_disk`` folder."""
-    suffix = Path(path).suffix.lower()
-    if suffix in (".jsonl", ".json"):
-        dataset.to_json(path, lines=suffix == ".jsonl", force_ascii=False)
-    elif suffix == ".csv":
-        dataset.to_csv(path, index=False)
-    elif suffix == ".parquet":
-        dataset.to_parquet(path)
-    else:
-        dataset.save_to_disk(path)

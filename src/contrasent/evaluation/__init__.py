@@ -9,20 +9,8 @@ a ``sentence_transformers.SentenceTransformer``, or your own object.
 >>> RetrievalEvaluator(read_beir("../shared/data/beir_scifact"))(model)   # doctest: +SKIP
 """
 
+from contrasent.data.files import DataFormatError
 from contrasent.evaluation.encoding import encode_texts
-from contrasent.evaluation.readers import (
-    DataFormatError,
-    Document,
-    RetrievalData,
-    STSData,
-    read_beir,
-    read_sick,
-    read_sts_subset,
-    read_sts_year,
-    read_stsb,
-    retrieval_from_datasets,
-    sts_from_dataset,
-)
 from contrasent.evaluation.report import save_results
 from contrasent.evaluation.retrieval import (
     DEFAULT_K_VALUES,
@@ -31,12 +19,21 @@ from contrasent.evaluation.retrieval import (
     format_retrieval_table,
     query_metrics,
 )
+from contrasent.evaluation.retrieval_data import Document, RetrievalData, read_beir, retrieval_from_datasets
 from contrasent.evaluation.sts import (
     STSEvaluator,
     STSSuite,
     aggregate_subsets,
     correlations,
     format_sts_table,
+)
+from contrasent.evaluation.sts_data import (
+    STSData,
+    read_sick,
+    read_sts_subset,
+    read_sts_year,
+    read_stsb,
+    sts_from_dataset,
 )
 
 __all__ = [

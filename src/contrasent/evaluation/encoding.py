@@ -1,40 +1,19 @@
-"""Turn texts into embeddings with any model that has ``encode(list[str]) -> array``.
+"""Encode a benchmark's texts with any model that has ``encode(list[str]) -> array``: each distinct text
+once, longest first, with a progress bar.
 
 The evaluators accept a :class:`contrasent.SentenceEncoder`, a ``sentence_transformers.SentenceTransformer``
 or any object with an ``encode`` method taking a list of strings and returning an array-like of shape
-``(len(texts), dim)`` (numpy array, torch tensor, or nested lists).
+``(len(texts), dim)`` (numpy array, torch tensor, or nested lists); calling it is
+:func:`contrasent.models.encoding.encode_array`'s job.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
-from typing import Any, Protocol
 
 import numpy as np
 
-
-class Encoder(Protocol):
-    """Anything with ``encode(list[str]) -> array of shape (n, dim)``."""
-
-    def encode(self, texts: list[str], *args: Any, **kwargs: Any) -> Any: ...
-
-
-def _to_numpy(embeddings: Any) -> np.ndarray:
-    if hasattr(embeddings, "detach"):  # a torch tensor, without importing torch
-        embeddings = embeddings.detach().float().cpu().numpy()
-    return np.asarray(embeddings, dtype=np.float32)
-
-
-def _encode_kwargs(model: Encoder, batch_size: int) -> dict[str, Any]:
-    """The keyword arguments among ``batch_size`` / ``show_progress_bar`` that ``model.encode`` accepts."""
-    try:
-        parameters = inspect.signature(model.encode).parameters
-    except (TypeError, ValueError):
-        return {}
-    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    wanted = {"batch_size": batch_size, "show_progress_bar": False}
-    return {key: value for key, value in wanted.items() if accepts_any or key in parameters}
+from contrasent.models.encoding import Encoder, encode_array
 
 
 def encode_texts(
@@ -60,7 +39,6 @@ def encode_texts(
     unique = list(dict.fromkeys(texts))
     position = {text: i for i, text in enumerate(unique)}
     order = sorted(range(len(unique)), key=lambda i: -len(unique[i]))
-    kwargs = _encode_kwargs(model, batch_size)
 
     from tqdm.auto import tqdm
 
@@ -69,12 +47,7 @@ def encode_texts(
     for start in tqdm(starts, desc=desc, disable=not show_progress_bar, unit="batch"):
         batch_index = order[start : start + batch_size]
         batch = [unique[i] for i in batch_index]
-        output = _to_numpy(model.encode(batch, **kwargs))
-        if output.ndim != 2 or output.shape[0] != len(batch):
-            raise ValueError(
-                f"{type(model).__name__}.encode returned shape {output.shape} for {len(batch)} texts; "
-                "expected (number of texts, embedding dim)"
-            )
+        output = encode_array(model, batch, batch_size=batch_size, show_progress_bar=False)
         if not np.isfinite(output).all():
             raise ValueError(f"{type(model).__name__}.encode returned non-finite values (NaN or inf)")
         if embeddings is None:
@@ -83,4 +56,3 @@ def encode_texts(
     if embeddings is None:
         raise ValueError("no texts to encode")
     return embeddings[[position[text] for text in texts]]
-

@@ -23,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from contrasent.evaluation.encoding import Encoder, encode_texts
-from contrasent.evaluation.readers import RetrievalData
+from contrasent.evaluation.encoding import encode_texts
 from contrasent.evaluation.report import markdown_table, save_results
+from contrasent.evaluation.retrieval_data import RetrievalData
+from contrasent.models.encoding import Encoder
 from contrasent.search.topk import candidate_count, exact_top_k, l2_normalize, rank_candidates
 
 DEFAULT_K_VALUES = (1, 3, 5, 10, 100)
@@ -104,8 +105,8 @@ class RetrievalEvaluator:
     """Exact cosine-similarity retrieval over a corpus, scored with BEIR's metrics.
 
     Args:
-        data: the benchmark (:func:`~contrasent.evaluation.readers.read_beir` or
-            :func:`~contrasent.evaluation.readers.retrieval_from_datasets`).
+        data: the benchmark (:func:`~contrasent.evaluation.retrieval_data.read_beir` or
+            :func:`~contrasent.evaluation.retrieval_data.retrieval_from_datasets`).
         k_values: cutoffs of the metrics (default 1, 3, 5, 10, 100); the search keeps ``max(k_values)``
             documents per query.
         ignore_identical_ids: drop a document whose id equals the query id from that query's ranking

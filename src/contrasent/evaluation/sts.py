@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from contrasent.evaluation.encoding import Encoder, encode_texts
-from contrasent.evaluation.readers import STSData, read_sick, read_sts_year, read_stsb
+from contrasent.evaluation.encoding import encode_texts
 from contrasent.evaluation.report import markdown_table, save_results
+from contrasent.evaluation.sts_data import STSData, read_sick, read_sts_year, read_stsb
+from contrasent.models.encoding import Encoder
 from contrasent.search.topk import l2_normalize
 
 #: Data variants of the STS suite: which copies of the files under the data folder to read.
@@ -85,7 +86,7 @@ class STSEvaluator:
 
     Args:
         data: one :class:`STSData`, or several subsets (``name -> STSData``, e.g. from
-            :func:`~contrasent.evaluation.readers.read_sts_year`) aggregated as SentEval does.
+            :func:`~contrasent.evaluation.sts_data.read_sts_year`) aggregated as SentEval does.
         name: the task name used in results (default: the data's name).
         batch_size: texts per ``encode`` call.
         show_progress_bar: show a progress bar while encoding.

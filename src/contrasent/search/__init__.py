@@ -2,6 +2,7 @@
 :class:`SemanticIndex` (:mod:`.index`), offline hard-negative mining (:mod:`.mining`) and the HTTP
 service (:mod:`.serve`, needs the ``serve`` extra)."""
 
+from contrasent.search.corpus import join_title, read_corpus
 from contrasent.search.index import (
     CORPUS_NAME,
     EMBEDDINGS_NAME,
@@ -9,11 +10,10 @@ from contrasent.search.index import (
     INDEX_FORMAT,
     INDEX_VERSION,
     METADATA_NAME,
-    PROBE_TEXTS,
     SearchResult,
     SemanticIndex,
-    read_corpus,
 )
+from contrasent.search.model_probe import PROBE_TEXTS
 
 __all__ = [
     "CORPUS_NAME",
@@ -25,5 +25,6 @@ __all__ = [
     "PROBE_TEXTS",
     "SearchResult",
     "SemanticIndex",
+    "join_title",
     "read_corpus",
 ]

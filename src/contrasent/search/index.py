@@ -17,7 +17,9 @@ Saved folders hold no pickle: ``embeddings.npy`` (float32, loaded with ``allow_p
 ``corpus.jsonl`` (ids and texts), ``index.json`` (settings and the model's identity), and
 ``faiss.index`` (faiss's own format) when the faiss index was built. Loading refuses a model of another
 dimension, or one whose embeddings of a few fixed probe sentences differ from those recorded at build
-time (a different model, or the same name with other weights).
+time (a different model, or the same name with other weights; :mod:`contrasent.search.model_probe`).
+
+Corpus files are read by :func:`contrasent.search.corpus.read_corpus`.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import numpy as np
 
 from contrasent.hardware import warn_if_bfloat16_is_emulated
 from contrasent.models import folders
+from contrasent.search.model_probe import check_same_model, model_probe
 from contrasent.search.topk import candidate_count, exact_top_k, l2_normalize, rank_candidates, rescore
 
 if TYPE_CHECKING:
@@ -47,14 +50,6 @@ CORPUS_NAME = "corpus.jsonl"
 FAISS_NAME = "faiss.index"
 SIMILARITIES = ("cosine", "dot")
 BACKENDS = ("exact", "faiss")
-PROBE_TEXTS = (
-    "A man is playing a guitar on stage.",
-    "The central bank raised interest rates again.",
-    "Mitochondria produce most of the cell's energy.",
-)
-# Probe embeddings of the same model agree to ~1e-6 across machines and thread counts; other models
-# (or other weights) give cosines far below this.
-_SAME_MODEL_MIN_COSINE = 0.999
 
 
 class SearchResult(NamedTuple):
@@ -299,12 +294,11 @@ class SemanticIndex:
     # ------------------------------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike) -> None:
         """Write the index to ``directory`` (atomically: a failure leaves a previous index intact)."""
-        probes = np.asarray(self.model.encode(list(PROBE_TEXTS), normalize=False))
         metadata = {
             "format": INDEX_FORMAT, "version": INDEX_VERSION, "model": self.model_name,
             "embedding_dim": self.dim, "count": len(self), "similarity": self.similarity,
             "backend": self.backend, "dtype": self.dtype, "faiss_factory": self.faiss_factory,
-            "model_probe": {"texts": list(PROBE_TEXTS), "embeddings": probes.tolist()},
+            "model_probe": model_probe(self.model),
         }
         with folders.atomic_folder(directory) as folder:
             np.save(folder / EMBEDDINGS_NAME, self.embeddings, allow_pickle=False)
@@ -352,7 +346,7 @@ class SemanticIndex:
         settings = {key: metadata[key] for key in ("backend", "dtype", "faiss_factory")}
         index = cls(model, similarity=metadata["similarity"], **{**settings, **options},
                     model_name=metadata.get("model") if not isinstance(model, (str, os.PathLike)) else str(model))
-        index._check_same_model(metadata, folder)
+        check_same_model(index.model, metadata, folder)
 
         embeddings = np.load(folder / EMBEDDINGS_NAME, allow_pickle=False)
         ids, texts = [], []
@@ -374,25 +368,6 @@ class SemanticIndex:
                 index._faiss = stored
         return index
 
-    def _check_same_model(self, metadata: dict[str, Any], folder: Path) -> None:
-        built_with = metadata.get("model") or "an unnamed model"
-        if metadata["embedding_dim"] != self.dim:
-            raise ValueError(
-                f"the index in {folder} was built with {built_with} ({metadata['embedding_dim']}-dimensional "
-                f"embeddings), but the model given gives {self.dim}-dimensional embeddings; load it with the "
-                "model it was built with, or rebuild the index"
-            )
-        probe = metadata["model_probe"]
-        recorded = np.asarray(probe["embeddings"], dtype=np.float32)
-        current = np.asarray(self.model.encode(list(probe["texts"]), normalize=False))
-        cosines = (l2_normalize(recorded) * l2_normalize(current)).sum(axis=1)
-        if cosines.min() < _SAME_MODEL_MIN_COSINE:
-            raise ValueError(
-                f"the index in {folder} was built with a different model ({built_with}): the model given "
-                f"embeds the index's probe sentences differently (cosine {cosines.min():.3f} < "
-                f"{_SAME_MODEL_MIN_COSINE}); load it with the model it was built with, or rebuild the index"
-            )
-
     def __repr__(self) -> str:
         return (f"SemanticIndex(documents={len(self)}, dim={self.dim}, model={self.model_name!r}, "
                 f"similarity={self.similarity!r}, backend={self.backend!r})")
@@ -411,44 +386,3 @@ def _import_faiss() -> Any:
             "backend='faiss' needs the faiss package: pip install 'contrasent[faiss]' (faiss-cpu)"
         ) from error
     return faiss
-
-
-# ----------------------------------------------------------------------------------------------------
-# Corpus files
-# ----------------------------------------------------------------------------------------------------
-def read_corpus(
-    path: str | os.PathLike, text_field: str = "text", title_field: str | None = "title", id_field: str | None = None,
-) -> tuple[list[Any], list[str]]:
-    """Read ``(ids, texts)`` from a corpus file.
-
-    ``.jsonl``: one JSON object per line (BEIR's ``corpus.jsonl`` as is): the text is
-    ``title + " " + text`` when ``title_field`` is present and non-empty; the id is ``id_field``, else
-    ``_id`` or ``id`` when present, else the line number. Any other extension: one text per line
-    (empty lines skipped), ids are line numbers.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"corpus file {path} not found")
-    ids: list[Any] = []
-    texts: list[str] = []
-    with open(path, encoding="utf-8") as file:
-        for number, line in enumerate(file):
-            if not line.strip():
-                continue
-            if path.suffix != ".jsonl":
-                ids.append(number)
-                texts.append(line.rstrip("\n"))
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}, line {number + 1}: not valid JSON ({error})") from error
-            if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
-                # a malformed file, not an argument of the wrong type
-                raise ValueError(  # noqa: TRY004
-                    f"{path}, line {number + 1}: expected an object with a string {text_field!r} field")
-            title = record.get(title_field) if title_field else None
-            texts.append(f"{title} {record[text_field]}" if isinstance(title, str) and title else record[text_field])
-            key = id_field or next((name for name in ("_id", "id") if name in record), None)
-            ids.append(record[key] if key else number)
-    return ids, texts

@@ -23,7 +23,7 @@ instead, the row's other columns repeated: k times as many rows, so one epoch ma
 pairs, each with a different negative. A row with no negative at all is kept once, with ``None``.
 
 Embeddings are computed once (unique anchors, deduplicated corpus) and, with ``cache_dir``, stored as
-``.npy`` files keyed by a hash of the model identity and the texts. Search is exact: chunked matrix
+``.npy`` files keyed by a hash of the model identity and the texts (:mod:`contrasent.search.embedding_cache`). Search is exact: chunked matrix
 products with bounded memory, or faiss's exact inner-product index with ``use_faiss=True``; either way
 the candidates are rescored by :func:`contrasent.search.topk.rescore`, so the mined negatives do not depend on
 the backend, the chunking or the CPU (see :mod:`contrasent.search.topk`).
@@ -31,18 +31,15 @@ the backend, the chunking or the CPU (see :mod:`contrasent.search.topk`).
 
 from __future__ import annotations
 
-import builtins
-import hashlib
-import inspect
-import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from contrasent.search.embedding_cache import encode_cached, model_identity
+from contrasent.search.mining_stats import MiningStats
 from contrasent.search.topk import candidate_count, exact_top_k, l2_normalize, rank_candidates, rescore
 
 if TYPE_CHECKING:
@@ -50,44 +47,6 @@ if TYPE_CHECKING:
 
 SAMPLING = ("top", "random")
 OUTPUT_FORMATS = ("n-tuple", "triplet")
-
-
-@dataclass(frozen=True)
-class MiningStats:
-    """What :func:`mine_hard_negatives` found (also printed).
-
-    ``positive_scores`` / ``negative_scores``: count, mean, min, median and max of the rows' positive
-    scores and of all mined negatives' scores. ``rows_filled``: rows that took negatives from ranks
-    ≥ max_rank. ``rows_short``: rows left with fewer than k negatives (``None`` columns).
-    """
-
-    rows: int
-    num_negatives: int
-    positive_scores: dict[str, float]
-    negative_scores: dict[str, float]
-    rows_filled: int
-    rows_short: int
-    negatives_missing: int
-
-    def __str__(self) -> str:
-        def line(name: str, s: dict[str, float]) -> str:
-            if not s["count"]:
-                return f"  {name}: none"
-            return (
-                f"  {name}: count {int(s['count'])}, mean {s['mean']:.4f}, min {s['min']:.4f}, "
-                f"median {s['median']:.4f}, max {s['max']:.4f}"
-            )
-
-        return "\n".join([
-            f"Mined {self.num_negatives} hard negatives for {self.rows} rows",
-            line("positive scores", self.positive_scores),
-            line("negative scores", self.negative_scores),
-            f"  rows filled from beyond max_rank: {self.rows_filled}",
-            (
-                f"  rows with fewer than {self.num_negatives} negatives (None columns): {self.rows_short} "
-                f"({self.negatives_missing} negatives missing)"
-            ),
-        ])
 
 
 def mine_hard_negatives(
@@ -138,93 +97,127 @@ def mine_hard_negatives(
 
     Returns:
         The dataset with ``negative_1 … negative_k`` added (same rows, same order), or for ``"triplet"``
-        each row repeated once per negative (in order) with ``negative`` added; and the stats if
-        ``return_stats``.
+        each row once per negative with ``negative`` added; and the stats if ``return_stats``.
     """
-    min_rank, max_rank = _check_arguments(num_negatives, range, margin, relative_margin, sampling, batch_size)
-    if output_format not in OUTPUT_FORMATS:
-        raise ValueError(f"output_format must be one of {OUTPUT_FORMATS}, got {output_format!r}")
-    anchor_column, positive_column = _text_columns(dataset, anchor_column, positive_column)
+    rules = _check_arguments(num_negatives, range, margin, relative_margin, sampling, output_format, batch_size)
+    texts = _gather_texts(dataset, corpus, *_text_columns(dataset, anchor_column, positive_column))
+    query_emb, corpus_emb = _embed(model, texts, batch_size, cache_dir, model_id or model_identity(model))
+    search = _FaissSearch(corpus_emb) if use_faiss else _ExactSearch(corpus_emb)
+    positive_scores = rescore(  # scored exactly as the search scores the candidates
+        query_emb[[texts.query_row[a] for a in texts.anchors]], corpus_emb,
+        np.array([texts.corpus_row[p] for p in texts.positives], dtype=np.int64).reshape(-1, 1),
+    )[:, 0]
+    negatives, negative_scores, rows_filled = _select_negatives(
+        search, query_emb, texts, _excluded(texts), positive_scores, rules, np.random.default_rng(seed))
+    stats = MiningStats.collect(negatives, positive_scores, negative_scores, rows_filled, num_negatives)
+    if verbose:
+        print(stats)
+    result = _with_negatives(dataset, negatives, num_negatives, output_format)
+    return (result, stats) if return_stats else result
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """Which ranks and scores qualify as a row's negatives (see the module docstring)."""
+
+    k: int
+    min_rank: int
+    max_rank: int | None
+    margin: float | None
+    relative_margin: float | None
+    sampling: str
+
+
+@dataclass(frozen=True)
+class _Texts:
+    """The texts of one run: each row's anchor and positive, the distinct anchors (``queries``, one
+    embedding each) and the distinct ``corpus`` texts, with their positions."""
+
+    anchors: list[str]
+    positives: list[str]
+    queries: list[str]
+    query_row: dict[str, int]
+    corpus: list[str]
+    corpus_row: dict[str, int]
+
+
+def _gather_texts(dataset: Dataset, corpus: Sequence[str] | None, anchor_column: str, positive_column: str) -> _Texts:
     anchors = _column(dataset, anchor_column)
     positives = _column(dataset, positive_column)
     corpus_texts = list(dict.fromkeys(positives if corpus is None else corpus))
     for index, text in enumerate(corpus_texts):
         if not isinstance(text, str):
             raise TypeError(f"corpus[{index}] must be a str, got {type(text).__name__}")
-    corpus_index = {text: i for i, text in enumerate(corpus_texts)}
-    missing = [text for text in positives if text not in corpus_index]
+    corpus_row = {text: i for i, text in enumerate(corpus_texts)}
+    missing = [text for text in positives if text not in corpus_row]
     if missing:
         raise ValueError(
             f"{len(missing)} positives are not in corpus (e.g. {missing[0][:80]!r}); the positive's score "
             "is needed for the margin rules, add the positives to the corpus"
         )
+    queries = list(dict.fromkeys(anchors))
+    return _Texts(anchors, positives, queries, {text: i for i, text in enumerate(queries)}, corpus_texts, corpus_row)
 
-    unique_anchors = list(dict.fromkeys(anchors))
-    anchor_row = {text: i for i, text in enumerate(unique_anchors)}
-    identity = model_id or _model_identity(model)
-    query_emb = l2_normalize(_encode_cached(model, unique_anchors, batch_size, cache_dir, identity))
-    corpus_emb = l2_normalize(_encode_cached(model, corpus_texts, batch_size, cache_dir, identity))
+
+def _embed(
+    model: Any, texts: _Texts, batch_size: int, cache_dir: str | os.PathLike | None, identity: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """L2-normalized embeddings of the distinct anchors and of the corpus (through the cache)."""
+    query_emb = l2_normalize(encode_cached(model, texts.queries, batch_size, cache_dir, identity))
+    corpus_emb = l2_normalize(encode_cached(model, texts.corpus, batch_size, cache_dir, identity))
     if query_emb.shape[1] != corpus_emb.shape[1]:
         raise ValueError(f"model.encode returned dimensions {query_emb.shape[1]} and {corpus_emb.shape[1]}")
+    return query_emb, corpus_emb
 
+
+def _excluded(texts: _Texts) -> dict[int, set[int]]:
+    """Query row -> corpus positions never mined for it: the anchor's labelled positives (over all its
+    rows) and the anchor text itself."""
     excluded: dict[int, set[int]] = {}
-    for anchor, positive in zip(anchors, positives):
-        excluded.setdefault(anchor_row[anchor], set()).add(corpus_index[positive])
-    for anchor, row in anchor_row.items():
-        if anchor in corpus_index:
-            excluded[row].add(corpus_index[anchor])
+    for anchor, positive in zip(texts.anchors, texts.positives):
+        excluded.setdefault(texts.query_row[anchor], set()).add(texts.corpus_row[positive])
+    for anchor, row in texts.query_row.items():
+        if anchor in texts.corpus_row:
+            excluded[row].add(texts.corpus_row[anchor])
+    return excluded
 
-    corpus_size = len(corpus_texts)
-    stop = corpus_size if max_rank is None else min(max_rank, corpus_size)
-    depth = min(corpus_size, stop + max(len(e) for e in excluded.values()))
-    search = _FaissSearch(corpus_emb) if use_faiss else _ExactSearch(corpus_emb)
+
+def _select_negatives(
+    search: _ExactSearch | _FaissSearch,
+    query_emb: np.ndarray,
+    texts: _Texts,
+    excluded: dict[int, set[int]],
+    positive_scores: np.ndarray,
+    rules: _Rules,
+    rng: np.random.Generator,
+) -> tuple[list[list[str | None]], list[float], int]:
+    """Each row's k negative texts (``None``-padded), the scores of all of them, and how many rows were
+    filled from beyond max_rank.
+
+    One search ranks every query deep enough for the range after its exclusions; a row that finds fewer
+    than k qualifying texts there searches again twice as deep, until it has k or has seen the corpus.
+    """
+    corpus_size = len(texts.corpus)
+    rules = replace(rules, max_rank=corpus_size if rules.max_rank is None else min(rules.max_rank, corpus_size))
+    depth = min(corpus_size, rules.max_rank + max(len(e) for e in excluded.values()))
     top_scores, top_ids = search(query_emb, depth)
-    positive_scores = rescore(  # scored exactly as the search scores the candidates
-        query_emb[[anchor_row[a] for a in anchors]], corpus_emb,
-        np.array([[corpus_index[p]] for p in positives], dtype=np.int64).reshape(-1, 1),
-    )[:, 0]
-
-    rng = np.random.default_rng(seed)
     negatives: list[list[str | None]] = []
     negative_scores: list[float] = []
-    rows_filled = rows_short = 0
-    for anchor, positive_score in zip(anchors, positive_scores):
-        row = anchor_row[anchor]
+    rows_filled = 0
+    for anchor, positive_score in zip(texts.anchors, positive_scores):
+        row = texts.query_row[anchor]
         scores, ids = top_scores[row], top_ids[row]
         while True:
             chosen, chosen_scores, filled = _select(
-                scores, ids, excluded[row], float(positive_score), num_negatives, min_rank, stop,
-                margin, relative_margin, sampling, rng,
-            )
-            if len(chosen) == num_negatives or len(ids) == corpus_size:
+                scores, ids, excluded[row], float(positive_score), rules, rng)
+            if len(chosen) == rules.k or len(ids) == corpus_size:
                 break
             deeper = search(query_emb[row : row + 1], min(corpus_size, 2 * len(ids)))
             scores, ids = deeper[0][0], deeper[1][0]
         rows_filled += filled
-        rows_short += len(chosen) < num_negatives
-        negatives.append([corpus_texts[i] for i in chosen] + [None] * (num_negatives - len(chosen)))
+        negatives.append([texts.corpus[i] for i in chosen] + [None] * (rules.k - len(chosen)))
         negative_scores.extend(chosen_scores)
-
-    if output_format == "triplet":
-        found = [[text for text in row if text is not None] or [None] for row in negatives]
-        result = dataset.select([i for i, row in enumerate(found) for _ in row])
-        result = result.add_column("negative", [text for row in found for text in row])
-    else:
-        result = dataset
-        for j in builtins.range(num_negatives):
-            result = result.add_column(f"negative_{j + 1}", [row[j] for row in negatives])
-    stats = MiningStats(
-        rows=len(anchors),
-        num_negatives=num_negatives,
-        positive_scores=_summary(positive_scores),
-        negative_scores=_summary(np.asarray(negative_scores)),
-        rows_filled=rows_filled,
-        rows_short=rows_short,
-        negatives_missing=sum(row.count(None) for row in negatives),
-    )
-    if verbose:
-        print(stats)
-    return (result, stats) if return_stats else result
+    return negatives, negative_scores, rows_filled
 
 
 def _select(
@@ -232,33 +225,40 @@ def _select(
     ids: np.ndarray,
     excluded: set[int],
     positive_score: float,
-    k: int,
-    min_rank: int,
-    max_rank: int,
-    margin: float | None,
-    relative_margin: float | None,
-    sampling: str,
+    rules: _Rules,
     rng: np.random.Generator,
 ) -> tuple[list[int], list[float], bool]:
-    """Corpus ids and scores of one row's negatives from its ranking (``ids`` best first), and whether
-    any came from beyond ``max_rank``."""
+    """Corpus ids and scores of one row's negatives from its ranking (``ids`` best first, ``rules.max_rank``
+    an int), and whether any came from beyond ``max_rank``."""
     keep = ~np.isin(ids, list(excluded))
     scores, ids = scores[keep], ids[keep]  # position in these arrays = rank
     qualifies = np.ones(len(ids), dtype=bool)
-    if margin is not None:
-        qualifies &= scores <= positive_score - margin
-    if relative_margin is not None:
-        qualifies &= scores <= positive_score * (1 - relative_margin)
-    in_range = np.flatnonzero(qualifies[min_rank:max_rank]) + min_rank
-    if sampling == "random" and len(in_range) > k:
-        in_range = np.sort(rng.choice(in_range, size=k, replace=False))
-    chosen = in_range[:k].tolist()
+    if rules.margin is not None:
+        qualifies &= scores <= positive_score - rules.margin
+    if rules.relative_margin is not None:
+        qualifies &= scores <= positive_score * (1 - rules.relative_margin)
+    in_range = np.flatnonzero(qualifies[rules.min_rank:rules.max_rank]) + rules.min_rank
+    if rules.sampling == "random" and len(in_range) > rules.k:
+        in_range = np.sort(rng.choice(in_range, size=rules.k, replace=False))
+    chosen = in_range[:rules.k].tolist()
     filled = False
-    if len(chosen) < k:
-        beyond = (np.flatnonzero(qualifies[max_rank:]) + max_rank)[: k - len(chosen)]
+    if len(chosen) < rules.k:
+        beyond = (np.flatnonzero(qualifies[rules.max_rank:]) + rules.max_rank)[: rules.k - len(chosen)]
         filled = len(beyond) > 0
         chosen += beyond.tolist()
     return [int(ids[rank]) for rank in chosen], [float(scores[rank]) for rank in chosen], filled
+
+
+def _with_negatives(dataset: Dataset, negatives: list[list[str | None]], k: int, output_format: str) -> Dataset:
+    """``negative_1 … negative_k`` columns (``"n-tuple"``), or one row per found negative with a
+    ``negative`` column, a row without any kept once with ``None`` (``"triplet"``)."""
+    if output_format == "triplet":
+        found = [[text for text in row if text is not None] or [None] for row in negatives]
+        result = dataset.select([i for i, row in enumerate(found) for _ in row])
+        return result.add_column("negative", [text for row in found for text in row])
+    for j in range(k):
+        dataset = dataset.add_column(f"negative_{j + 1}", [row[j] for row in negatives])
+    return dataset
 
 
 class _ExactSearch:
@@ -300,8 +300,9 @@ def _check_arguments(
     margin: float | None,
     relative_margin: float | None,
     sampling: str,
+    output_format: str,
     batch_size: int,
-) -> tuple[int, int | None]:
+) -> _Rules:
     if not isinstance(num_negatives, int) or num_negatives < 1:
         raise ValueError(f"num_negatives must be a positive integer, got {num_negatives!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
@@ -320,7 +321,9 @@ def _check_arguments(
         raise ValueError(f"relative_margin must be in [0, 1) or None, got {relative_margin}")
     if sampling not in SAMPLING:
         raise ValueError(f"sampling must be one of {SAMPLING}, got {sampling!r}")
-    return min_rank, max_rank
+    if output_format not in OUTPUT_FORMATS:
+        raise ValueError(f"output_format must be one of {OUTPUT_FORMATS}, got {output_format!r}")
+    return _Rules(num_negatives, min_rank, max_rank, margin, relative_margin, sampling)
 
 
 def _text_columns(dataset: Dataset, anchor: str | None, positive: str | None) -> tuple[str, str]:
@@ -341,51 +344,3 @@ def _column(dataset: Dataset, name: str) -> list[str]:
         if not isinstance(value, str):
             raise TypeError(f"dataset[{index}][{name!r}] must be a str, got {type(value).__name__}")
     return values
-
-
-def _model_identity(model: Any) -> str:
-    """Class, name or path and configuration of ``model``: the model part of the cache key."""
-    backbone_config = getattr(getattr(model, "backbone", None), "config", None)
-    name = getattr(model, "name_or_path", None) or getattr(backbone_config, "_name_or_path", None)
-    config = getattr(model, "config", None)
-    config = config.to_dict() if hasattr(config, "to_dict") else None
-    kind = f"{type(model).__module__}.{type(model).__qualname__}"
-    return json.dumps({"class": kind, "name": str(name), "config": config}, sort_keys=True, default=str)
-
-
-def _encode_cached(
-    model: Any, texts: list[str], batch_size: int, cache_dir: str | os.PathLike | None, identity: str
-) -> np.ndarray:
-    path = None
-    if cache_dir is not None:
-        digest = hashlib.blake2b(identity.encode(), digest_size=16)
-        for text in texts:
-            digest.update(text.encode("utf-8"))
-            digest.update(b"\0")
-        path = Path(cache_dir) / f"embeddings-{digest.hexdigest()}.npy"
-        if path.is_file():
-            return np.load(path)
-    encode = model.encode
-    accepts_batch_size = "batch_size" in inspect.signature(encode).parameters
-    embeddings = encode(texts, batch_size=batch_size) if accepts_batch_size else encode(texts)
-    embeddings = np.asarray(embeddings, dtype=np.float32)
-    if embeddings.ndim != 2 or embeddings.shape[0] != len(texts):
-        raise ValueError(
-            f"model.encode must return an array (N, d) for N={len(texts)} texts, got shape {embeddings.shape}"
-        )
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(partial, embeddings)
-        os.replace(partial, path)
-    return embeddings
-
-
-def _summary(values: np.ndarray) -> dict[str, float]:
-    if len(values) == 0:
-        return {"count": 0}
-    return {
-        "count": len(values), "mean": float(values.mean()), "min": float(values.min()),
-        "median": float(np.median(values)), "max": float(values.max()),
-    }
-

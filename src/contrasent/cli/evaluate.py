@@ -1,0 +1,107 @@
+"""``contrasent evaluate MODEL --sts DATA_DIR --retrieval BEIR_DIR [--output results.json]``: STS
+(SentEval / SimCSE protocol) and BEIR retrieval figures of a model (see :mod:`contrasent.evaluation`)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from contrasent.cli.errors import CommandError
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Declare ``contrasent evaluate`` and its arguments."""
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="evaluate a model on STS (SentEval/SimCSE protocol) and BEIR retrieval",
+        description="Evaluate a sentence embedding model on the 7 STS tasks of the SimCSE paper and/or a "
+        "BEIR retrieval data set, print the tables and optionally save the figures as JSON.",
+    )
+    parser.add_argument("model", help="path or Hub id of a model that SentenceEncoder.from_pretrained reads")
+    parser.add_argument(
+        "--sts",
+        metavar="DATA_DIR",
+        help="folder with stsbenchmark/, senteval_sts/ and sick/: runs STS12-16, STS-B test and SICK-R test",
+    )
+    parser.add_argument(
+        "--sts-variant",
+        choices=["senteval", "raw"],
+        default="senteval",
+        help="which copies of the STS files to read: SentEval's processed ones (default, as in the SimCSE "
+        "paper) or the original releases",
+    )
+    parser.add_argument(
+        "--retrieval", metavar="BEIR_DIR", help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)"
+    )
+    parser.add_argument("--split", default="test", help="qrels split of the BEIR folder (default: test)")
+    parser.add_argument(
+        "--k",
+        type=int,
+        nargs="+",
+        default=[1, 3, 5, 10, 100],
+        help="retrieval cutoffs (default: 1 3 5 10 100)",
+    )
+    parser.add_argument("--query-prefix", default="", help='text put before each query, e.g. "query: "')
+    parser.add_argument(
+        "--document-prefix", default="", help='text put before each document, e.g. "passage: "'
+    )
+    parser.add_argument(
+        "--keep-identical-ids",
+        action="store_true",
+        help="keep a document whose id equals the query id in the ranking (BEIR drops it by default)",
+    )
+    parser.add_argument("--batch-size", type=int, default=32, help="texts per encoding batch (default: 32)")
+    parser.add_argument("--output", metavar="JSON", help="write the figures as JSON: task -> metric -> value")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read the data first (so that bad input fails before the model loads), then evaluate and report."""
+    if not args.sts and not args.retrieval:
+        raise CommandError("nothing to evaluate: give --sts DATA_DIR and/or --retrieval BEIR_DIR")
+    suite, retrieval = _evaluators(args)
+
+    from contrasent.evaluation import format_retrieval_table, format_sts_table, save_results
+    from contrasent.models.encoder import SentenceEncoder
+
+    model = SentenceEncoder.from_pretrained(args.model)
+    results: dict[str, dict[str, float]] = {}
+    if suite is not None:
+        sts_results = suite(model)
+        results.update(sts_results)
+        print(f"\nSTS ({args.sts_variant} files), Spearman correlation ×100:\n")
+        print(format_sts_table(sts_results))
+    if retrieval is not None:
+        metrics = retrieval(model)
+        results[retrieval.name] = metrics
+        data = retrieval.data
+        print(f"\n{retrieval.name} ({data.split}: {len(data.queries)} queries, {len(data.corpus)} documents):\n")
+        print(format_retrieval_table(metrics))
+    if args.output:
+        save_results(results, args.output)
+        print(f"\nsaved {args.output}")
+    return 0
+
+
+def _evaluators(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The STS suite and the retrieval evaluator asked for (``None`` where not), their data read."""
+    from contrasent.evaluation import RetrievalEvaluator, STSSuite, read_beir
+
+    progress = not args.no_progress
+    suite = retrieval = None
+    if args.sts:
+        suite = STSSuite.from_data_dir(
+            args.sts, variant=args.sts_variant, batch_size=args.batch_size, show_progress_bar=progress
+        )
+    if args.retrieval:
+        retrieval = RetrievalEvaluator(
+            read_beir(args.retrieval, split=args.split),
+            k_values=args.k,
+            ignore_identical_ids=not args.keep_identical_ids,
+            query_prefix=args.query_prefix,
+            document_prefix=args.document_prefix,
+            batch_size=args.batch_size,
+            show_progress_bar=progress,
+        )
+    return suite, retrieval
