@@ -44,16 +44,6 @@ FACE = "contrasent"
 LEAVES = {"contrasent.hardware", "contrasent._moved"}
 FACE_NAMES = {"__version__"}
 
-# Imports that break a rule today, while the other parts of issue #13 are still being moved: each
-# (source, target, names taken) is exempt from every rule here and must still exist, so the list only
-# shrinks. The lead empties it when the parts are merged; the comments name the part that removes each.
-KNOWN_VIOLATIONS: set[tuple[str, str, tuple[str, ...]]] = {
-    # cli part (one module per subcommand): the encoder through the package face
-    ("contrasent.cli", "contrasent", ("SentenceEncoder",)),
-    ("contrasent.cli.mine", "contrasent", ("SentenceEncoder",)),
-}
-
-
 @dataclass(frozen=True)
 class Import:
     """One import of a package module: ``names`` are what ``from target import ...`` takes (not modules)."""
@@ -132,8 +122,7 @@ def imports_of(source: str) -> list[Import]:
 
 
 IMPORTS: list[Import] = [found for source in MODULES for found in imports_of(source)]
-CHECKED: list[Import] = [found for found in IMPORTS
-                         if (found.source, found.target, found.names) not in KNOWN_VIOLATIONS]
+CHECKED: list[Import] = IMPORTS
 
 
 def folder(module: str) -> str | None:
@@ -240,12 +229,6 @@ def test_the_cycle_finder_finds_a_cycle_through_a_function_local_import() -> Non
 def test_importing_a_module_runs_the_packages_around_it() -> None:
     graph = module_graph([Import("contrasent.evaluation.retrieval", "contrasent.search.topk", (), 1, False)])
     assert graph["contrasent.evaluation.retrieval"] == {"contrasent.search", "contrasent.search.topk"}
-
-
-def test_the_known_violations_still_exist() -> None:
-    """An entry whose import is gone must leave the list, so that the list only shrinks."""
-    present = {(found.source, found.target, found.names) for found in IMPORTS}
-    assert KNOWN_VIOLATIONS <= present, sorted(KNOWN_VIOLATIONS - present)
 
 
 def test_the_face_loads_each_public_name_from_its_defining_module() -> None:

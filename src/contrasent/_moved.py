@@ -29,6 +29,7 @@ MOVED: dict[str, str] = {
     "contrasent.serve": "contrasent.search.serve",
     "contrasent.mining_cli": "contrasent.cli.mine",
     "contrasent.cli_search": "contrasent.cli.search",
+    "contrasent.evaluation.readers": "contrasent.evaluation",
 }
 
 
