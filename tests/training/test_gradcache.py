@@ -98,3 +98,27 @@ def test_dropout_masks_are_replayed(monkeypatch):
     torch.testing.assert_close(cached_grad(), reference, rtol=0, atol=1e-12)
     monkeypatch.setattr(RandomState, "restore", lambda self: None)
     assert not torch.allclose(cached_grad(), reference)
+
+
+def test_the_second_pass_runs_under_the_first_passs_autocast():
+    """The backward re-embeds under the autocast settings of the forward, though it runs outside them."""
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(4, 4)
+    chunks = [{"x": torch.randn(2, 4)} for _ in range(2)]
+    seen = []
+
+    def encode(chunk):
+        seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+        return layer(chunk["x"])
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = cached_loss(encode, chunks, lambda parts: torch.cat(parts).float().pow(2).sum())
+    assert not torch.is_autocast_enabled("cpu")
+    loss.backward()
+    assert seen == [True] * 4  # two chunks, embedded twice
+    cached = layer.weight.grad.clone()
+    layer.zero_grad()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        reference = torch.cat([layer(c["x"]) for c in chunks]).float().pow(2).sum()
+    reference.backward()
+    torch.testing.assert_close(cached, layer.weight.grad, rtol=2e-2, atol=2e-2)

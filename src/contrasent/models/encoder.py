@@ -211,7 +211,7 @@ class SentenceEncoder(nn.Module):
 
         if texts:
             token_ids = tokenize(self.tokenizer, texts, max_length or self.max_seq_length)
-            # Longest first: the largest batch runs first, so an out-of-memory error comes at once.
+            # Longest first, as sentence-transformers orders them: memory peaks with the first batch.
             batches = length_sorted_chunks([len(ids) for ids in token_ids], batch_size, longest_first=True)
             pad_id = pad_token_id(self.tokenizer)
             progress = _progress_bar(len(batches), len(texts), show_progress_bar)

@@ -111,11 +111,19 @@ class ContrastiveTrainer(Trainer):
             raise ValueError("mini_batch_size (gradient caching) does not support DeepSpeed")
         if args.bf16 and self.args.device.type == "cpu":
             warn_if_bfloat16_is_emulated("training with bf16=True")
-        self.loss = loss
         self.evaluator = evaluator
         self.contrastive_step = build_step(model, args, loss)
         if self.contrastive_step.momentum_encoder is not None:
             self.add_callback(_MomentumUpdate(self))
+
+    @property
+    def loss(self) -> nn.Module | None:
+        """The objective (:attr:`contrastive_step`'s)."""
+        return self.contrastive_step.loss
+
+    @loss.setter
+    def loss(self, loss: nn.Module) -> None:
+        self.contrastive_step.loss = loss
 
     @property
     def gathers(self) -> bool:
