@@ -69,7 +69,7 @@ def run_one(batch_size: int, mini_batch_size: int | None, steps: int, max_length
             loss = trainer.training_step(trainer.model, batch)
             times.append(time.perf_counter() - start)
     return {"peak_mib": (peak - baseline) / 2**20, "step_s": statistics.median(times), "loss": float(loss),
-            "texts": batch["restore"].numel(), "threads": torch.get_num_threads()}
+            "texts": batch.restore.numel(), "threads": torch.get_num_threads()}
 
 
 def main() -> None:

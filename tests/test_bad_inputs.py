@@ -91,4 +91,4 @@ def test_overlong_texts_are_truncated_with_one_warning(encoder, caplog) -> None:
         first = collator(rows)
         collator(rows)
     assert caplog.text.count("texts longer than max_seq_length=8 tokens are truncated") == 1
-    assert max(f["input_ids"].shape[1] for f in first["features"]) == 8
+    assert max(f["input_ids"].shape[1] for f in first.chunks) == 8

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from contrasent import SentenceEncoder
+from contrasent.models.tokenization import pad, pad_token_id, tokenize
 
 TEXTS = [
     "A man is playing a guitar.",
@@ -103,7 +104,7 @@ def test_progress_bar_for_long_inputs(encoder, capsys) -> None:
 
 def test_forward_keeps_gradients_and_uses_the_head_in_training(tiny_bert_dir) -> None:
     encoder = SentenceEncoder.from_pretrained(tiny_bert_dir, pooling="cls", head=True, head_at_inference=False)
-    batch = encoder.tokenize(TEXTS[:2])
+    batch = pad(tokenize(encoder.tokenizer, TEXTS[:2], 32), pad_token_id(encoder.tokenizer))
     encoder.train()
     trained = encoder(batch["input_ids"], batch["attention_mask"])
     trained.sum().backward()

@@ -95,11 +95,11 @@ def test_trainer_falls_back_to_padding(roberta_encoder, tiny_bert_dir, tmp_path)
     trainer = ContrastiveTrainer(model=roberta_encoder, train_dataset=data,
                                  args=ContrastiveTrainingArguments(**args))
     assert trainer.data_collator.padding_free is False
-    assert "attention_mask" in next(iter(trainer.get_train_dataloader()))["features"][0]
+    assert "attention_mask" in next(iter(trainer.get_train_dataloader())).chunks[0]
     bert = SentenceEncoder.from_pretrained(tiny_bert_dir)
     for option in (True, False):
         trainer = ContrastiveTrainer(model=bert, train_dataset=data,
                                      args=ContrastiveTrainingArguments(padding_free=option, **args))
         assert trainer.data_collator.padding_free is option
-        features = next(iter(trainer.get_train_dataloader()))["features"]
+        features = next(iter(trainer.get_train_dataloader())).chunks
         assert ("sequence_lengths" in features[0]) is option

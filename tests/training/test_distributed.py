@@ -1,5 +1,6 @@
 """Cross-device gathering: 2 gloo processes (float64) give the loss and gradients of 1 process on the
-concatenated batch, for InfoNCE with hard negatives, SupCon, and local-anchor InfoNCE with its scale."""
+concatenated batch, for InfoNCE with hard negatives and SupCon; `gather_step` gathers a training batch's
+views (gradients summed back to their owner) and its text ids, labels and scores in rank order."""
 
 from __future__ import annotations
 
@@ -11,15 +12,15 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-import torch.nn.functional as F
 from torch import nn
 
+from contrasent.data.batch import Batch
 from contrasent.losses import InfoNCE, SupCon
 from contrasent.training.distributed import (
     all_gather_no_grad,
     all_gather_with_grad,
     gather_batch,
-    gathered_loss_scale,
+    gather_step,
     rank,
     world_size,
 )
@@ -57,35 +58,41 @@ def encode(model: nn.Module, a: torch.Tensor, p: torch.Tensor, n: torch.Tensor):
     return out[:b], out[b : 2 * b], out[2 * b :].view(b, K, -1)
 
 
-def local_infonce(anchors, candidates, offset):
-    """InfoNCE for this rank's anchors against all gathered candidates (targets offset by the rank)."""
-    logits = F.normalize(anchors, dim=-1) @ F.normalize(candidates, dim=-1).T / TAU
-    return F.cross_entropy(logits, offset + torch.arange(anchors.shape[0]))
-
-
-def losses_and_grads(model: nn.Module, inputs, rows: slice, distributed: bool) -> dict[str, object]:
+def losses_and_grads(model: nn.Module, inputs, rows: slice) -> dict[str, object]:
+    """Each scenario's loss over the (gathered) batch, unscaled, and the parameter gradients."""
     results: dict[str, object] = {}
-    for scenario in ("infonce", "supcon", "local_infonce"):
+    for scenario in ("infonce", "supcon"):
         model.zero_grad()
         a, p, n = encode(model, inputs["anchors"][rows], inputs["positives"][rows], inputs["negatives"][rows])
         batch = gather_batch({"anchors": a, "positives": p, "negatives": n}, {"labels": inputs["labels"][rows]})
         if scenario == "infonce":
             loss = InfoNCE(temperature=TAU)(batch["anchors"], batch["positives"], batch["negatives"])
-            loss = loss * gathered_loss_scale()
-        elif scenario == "supcon":
-            embeddings = torch.cat([batch["anchors"], batch["positives"]])
-            loss = SupCon(temperature=TAU)(embeddings, batch["labels"].repeat(2)) * gathered_loss_scale()
         else:
-            candidates = torch.cat([batch["positives"], batch["negatives"].flatten(0, 1)])
-            if distributed:
-                loss = local_infonce(a, candidates, batch.offset)
-                loss = loss * gathered_loss_scale(batch.local_size, batch.global_size)
-            else:
-                loss = local_infonce(a, candidates, 0)
+            embeddings = torch.cat([batch["anchors"], batch["positives"]])
+            loss = SupCon(temperature=TAU)(embeddings, batch["labels"].repeat(2))
         loss.backward()
         grads = [param.grad.detach().clone() for param in model.parameters()]
         results[scenario] = (loss.detach().clone(), grads)
     return results
+
+
+def step_batch(inputs, rows: slice) -> tuple[torch.Tensor, Batch]:
+    """(V=2, B_r, d) views with gradients and the batch fields `gather_step` gathers, for ``rows``."""
+    views = torch.stack([inputs["anchors"][rows], inputs["positives"][rows]]).requires_grad_()
+    ids = torch.arange(sum(SIZES))[rows]
+    batch = Batch(chunks=[], restore=torch.arange(2 * len(ids)), num_views=2, text_ids=torch.stack([ids, 100 + ids]),
+                  class_labels=inputs["labels"][rows], scores=ids.double() / 10, row_ids=ids)
+    return views, batch
+
+
+def gathered_step(inputs, rows: slice) -> dict[str, torch.Tensor]:
+    """`gather_step` on this rank's rows, and the gradient of a loss on the global views w.r.t. the local ones."""
+    views, batch = step_batch(inputs, rows)
+    global_views, global_batch = gather_step(views, batch)
+    weights = torch.arange(global_views.numel(), dtype=torch.float64).view(global_views.shape)
+    (global_views * weights).sum().backward()
+    return {"views": global_views.detach(), "text_ids": global_batch.text_ids, "labels": global_batch.class_labels,
+            "scores": global_batch.scores, "row_ids": global_batch.row_ids, "grad": views.grad}
 
 
 def worker(rank_: int, init_file: str, out_dir: str) -> None:
@@ -96,7 +103,8 @@ def worker(rank_: int, init_file: str, out_dir: str) -> None:
         inputs = make_inputs()
         model = nn.parallel.DistributedDataParallel(make_model(inputs))
         start = sum(SIZES[:rank_])
-        results = losses_and_grads(model, inputs, slice(start, start + SIZES[rank_]), distributed=True)
+        results = losses_and_grads(model, inputs, slice(start, start + SIZES[rank_]))
+        results["step"] = gathered_step(inputs, slice(start, start + SIZES[rank_]))
         results["ids"] = all_gather_no_grad(torch.arange(SIZES[rank_]) + 10 * rank_)
         results["gathered"] = all_gather_with_grad(inputs["anchors"][start : start + SIZES[rank_]])
         results["world"] = (world_size(), rank())
@@ -123,15 +131,14 @@ def two_process_results(tmp_path_factory) -> list[dict[str, object]]:
     return [torch.load(tmp / f"rank{r}.pt") for r in range(len(SIZES))]
 
 
-@pytest.mark.parametrize("scenario", ["infonce", "supcon", "local_infonce"])
+@pytest.mark.parametrize("scenario", ["infonce", "supcon"])
 def test_two_processes_match_one_process_on_the_concatenated_batch(two_process_results, scenario):
     inputs = make_inputs()
-    reference = losses_and_grads(make_model(inputs), inputs, slice(None), distributed=False)
+    reference = losses_and_grads(make_model(inputs), inputs, slice(None))
     ref_loss, ref_grads = reference[scenario]
     for r, results in enumerate(two_process_results):
         loss, grads = results[scenario]
-        if scenario != "local_infonce":  # local mode: each rank's loss covers its own anchors only
-            torch.testing.assert_close(loss, ref_loss, rtol=0, atol=1e-6)
+        torch.testing.assert_close(loss, ref_loss, rtol=0, atol=1e-6)
         for grad, ref_grad in zip(grads, ref_grads):
             torch.testing.assert_close(grad, ref_grad, rtol=0, atol=1e-6, msg=f"rank {r}, {scenario}")
 
@@ -144,6 +151,22 @@ def test_gather_concatenates_in_rank_order_with_unequal_sizes(two_process_result
         torch.testing.assert_close(results["gathered"], inputs["anchors"], rtol=0, atol=0)
 
 
+def test_gather_step_gathers_the_batch_in_rank_order(two_process_results):
+    """Views, text ids (V, B), labels and scores become the global batch's; the token chunks and row ids stay
+    local; each rank's views get the gradient of the (same) global loss from both ranks: 2x their weights."""
+    inputs = make_inputs()
+    views, batch = step_batch(inputs, slice(None))
+    weights = torch.arange(views.numel(), dtype=torch.float64).view(views.shape)
+    for r, results in enumerate(two_process_results):
+        own = slice(sum(SIZES[:r]), sum(SIZES[: r + 1]))
+        step = results["step"]
+        torch.testing.assert_close(step["views"], views.detach(), rtol=0, atol=0)
+        for name, expected in (("text_ids", batch.text_ids), ("labels", batch.class_labels),
+                               ("scores", batch.scores), ("row_ids", batch.row_ids[own])):
+            assert torch.equal(step[name], expected), (r, name)
+        torch.testing.assert_close(step["grad"], 2 * weights[:, own], rtol=0, atol=0)
+
+
 def test_single_process_is_the_identity():
     x = torch.randn(3, 2, requires_grad=True)
     assert (world_size(), rank()) == (1, 0)
@@ -151,13 +174,12 @@ def test_single_process_is_the_identity():
     assert all_gather_no_grad(x) is x
     batch = gather_batch({"anchors": x, "negatives": None}, {"labels": torch.arange(3)})
     assert batch["anchors"] is x and batch["negatives"] is None
-    assert (batch.offset, batch.local_size, batch.global_size, batch.local_rows) == (0, 3, 3, slice(0, 3))
-    assert gathered_loss_scale() == 1.0
-    assert gathered_loss_scale(3, 3) == 1.0
+    views, step = step_batch(make_inputs(), slice(None))
+    global_views, global_step = gather_step(views, step)
+    assert torch.equal(global_views, views)
+    assert torch.equal(global_step.text_ids, step.text_ids) and global_step.class_labels is step.class_labels
 
 
 def test_gather_batch_refuses_mismatched_rows():
     with pytest.raises(ValueError, match="same number of rows"):
         gather_batch({"anchors": torch.zeros(3, 2)}, {"labels": torch.zeros(2)})
-    with pytest.raises(ValueError, match="local_anchors and global_anchors"):
-        gathered_loss_scale(local_anchors=3)

@@ -1,5 +1,6 @@
 """Gradient caching: `ContrastiveTrainer.training_step` with ``mini_batch_size`` gives the parameter gradients
-of the uncached step on the same chunks, dropout on, float64 (issue #6, "must show" (b))."""
+of the uncached step on the same chunks, dropout on, float64 (issue #6, "must show" (b)). The step is
+`transformers.Trainer`'s own: the cached loss's backward does the second pass (issue #13)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import datasets
 import pytest
 import torch
 from step_data import small_dataset
+from transformers import Trainer
 
 from contrasent import ContrastiveTrainer, ContrastiveTrainingArguments, SentenceEncoder
 from contrasent.data import ContrastiveCollator, infer_layout
-from contrasent.training.gradcache import RandomState, grad_cache_step
+from contrasent.training import step as step_module
+from contrasent.training.gradcache import RandomState, cached_loss
 
 ROWS = 8
 
@@ -47,7 +50,15 @@ def step(trainer_: ContrastiveTrainer, accumulation: int) -> tuple[torch.Tensor,
     ("triplets", 1, 1), ("triplets", 3, 1), ("triplets", 3 * ROWS, 1), ("triplets", 3, 2),
     ("labels", 1, 1), ("labels", 3, 1), ("labels", ROWS, 1),
 ])
-def test_cached_step_matches_the_uncached_step(tiny_bert_dir, tmp_path, kind, chunk_size, accumulation):
+def test_cached_step_matches_the_uncached_step(tiny_bert_dir, tmp_path, monkeypatch, kind, chunk_size, accumulation):
+    cached_steps = []
+
+    def counted_cached_loss(*args, **kwargs):
+        cached_steps.append(1)
+        return cached_loss(*args, **kwargs)
+
+    monkeypatch.setattr(step_module, "cached_loss", counted_cached_loss)
+    assert ContrastiveTrainer.training_step is Trainer.training_step  # GA division, backward: Trainer's own
     data = dataset(kind)
     reference = trainer(tiny_bert_dir, tmp_path / "plain", data, chunk_size, cached=False)
     cached = trainer(tiny_bert_dir, tmp_path / "cached", data, chunk_size, cached=True)
@@ -55,7 +66,9 @@ def test_cached_step_matches_the_uncached_step(tiny_bert_dir, tmp_path, kind, ch
     assert reference.model.backbone.config.hidden_dropout_prob > 0
     ref_loss, ref_grads, ref_next = step(reference, accumulation)
     assert reference.model.training  # training_step switched dropout on
+    assert not cached_steps  # the reference step did not cache
     loss, grads, next_draw = step(cached, accumulation)
+    assert len(cached_steps) == 1  # the cached one did
     torch.testing.assert_close(loss, ref_loss, rtol=0, atol=1e-10)
     assert len(grads) == len(ref_grads) and any(g.abs().max() > 0 for g in ref_grads)
     for grad, ref_grad in zip(grads, ref_grads):
@@ -64,7 +77,7 @@ def test_cached_step_matches_the_uncached_step(tiny_bert_dir, tmp_path, kind, ch
 
 
 def test_dropout_masks_are_replayed(monkeypatch):
-    """The same through grad_cache_step directly; and with the replay disabled the gradient differs (the
+    """The same through cached_loss directly; and with the replay disabled the gradient differs (the
     second pass would draw new dropout masks), so the equality above is not vacuous."""
     torch.manual_seed(0)
     layer = torch.nn.Sequential(torch.nn.Linear(4, 4).double(), torch.nn.Dropout(0.5))
@@ -76,7 +89,7 @@ def test_dropout_masks_are_replayed(monkeypatch):
     def cached_grad():
         layer.zero_grad()
         torch.manual_seed(5)
-        grad_cache_step(lambda c: layer(c["x"]), chunks, loss_fn, lambda s: s.backward())
+        cached_loss(lambda c: layer(c["x"]), chunks, loss_fn).backward()
         return layer[0].weight.grad.clone()
 
     torch.manual_seed(5)
@@ -85,3 +98,27 @@ def test_dropout_masks_are_replayed(monkeypatch):
     torch.testing.assert_close(cached_grad(), reference, rtol=0, atol=1e-12)
     monkeypatch.setattr(RandomState, "restore", lambda self: None)
     assert not torch.allclose(cached_grad(), reference)
+
+
+def test_the_second_pass_runs_under_the_first_passs_autocast():
+    """The backward re-embeds under the autocast settings of the forward, though it runs outside them."""
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(4, 4)
+    chunks = [{"x": torch.randn(2, 4)} for _ in range(2)]
+    seen = []
+
+    def encode(chunk):
+        seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+        return layer(chunk["x"])
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = cached_loss(encode, chunks, lambda parts: torch.cat(parts).float().pow(2).sum())
+    assert not torch.is_autocast_enabled("cpu")
+    loss.backward()
+    assert seen == [True] * 4  # two chunks, embedded twice
+    cached = layer.weight.grad.clone()
+    layer.zero_grad()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        reference = torch.cat([layer(c["x"]) for c in chunks]).float().pow(2).sum()
+    reference.backward()
+    torch.testing.assert_close(cached, layer.weight.grad, rtol=2e-2, atol=2e-2)

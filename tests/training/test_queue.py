@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from contrasent import ContrastiveTrainer, ContrastiveTrainingArguments, SentenceEncoder
+from contrasent.training.loss_inputs import candidate_inputs
 from contrasent.training.queue import MomentumEncoder, NegativeQueue
 
 
@@ -63,28 +64,35 @@ def trainer(tiny_bert_dir, tmp_path, **options) -> ContrastiveTrainer:
 
 def test_training_with_a_queue_and_a_momentum_encoder(tiny_bert_dir, tmp_path):
     trainer_ = trainer(tiny_bert_dir, tmp_path, queue_size=10, momentum=0.9)
-    initial = [p.detach().clone() for p in trainer_.momentum_encoder.encoder.parameters()]
+    step = trainer_.contrastive_step
+    initial = [p.detach().clone() for p in step.momentum_encoder.encoder.parameters()]
     trainer_.train()
     losses = [entry["loss"] for entry in trainer_.state.log_history if "loss" in entry]
     assert len(losses) == 3 and all(math.isfinite(loss) for loss in losses)
-    assert len(trainer_.queue) == 10  # 3 steps × 4 rows × (positive + negative), the newest 10
+    assert len(step.queue) == 10  # 3 steps × 4 rows × (positive + negative), the newest 10
     online = list(trainer_.model.parameters())
-    moved = [not torch.equal(a, b) for a, b in zip(trainer_.momentum_encoder.encoder.parameters(), initial)]
+    moved = [not torch.equal(a, b) for a, b in zip(step.momentum_encoder.encoder.parameters(), initial)]
     assert any(moved)
-    assert any(not torch.equal(a, b) for a, b in zip(trainer_.momentum_encoder.encoder.parameters(), online))
+    assert any(not torch.equal(a, b) for a, b in zip(step.momentum_encoder.encoder.parameters(), online))
 
 
 def test_queued_duplicates_of_a_rows_texts_are_masked(tiny_bert_dir, tmp_path):
-    trainer_ = trainer(tiny_bert_dir, tmp_path, queue_size=4)
+    step = trainer(tiny_bert_dir, tmp_path, queue_size=4).contrastive_step
     ids = torch.tensor([[1, 2], [11, 12], [21, 22]])  # (V=3 views, B=2 rows)
-    trainer_.queue.enqueue(torch.randn(3, 8), torch.tensor([11, 99, 2]))  # row 0's positive, another, row 1's anchor
+    step.queue.enqueue(torch.randn(3, 8), torch.tensor([11, 99, 2]))  # row 0's positive, another, row 1's anchor
     views = torch.randn(3, 2, 8)
-    extra = trainer_._infonce_masks(views, views[2:].transpose(0, 1), {"text_ids": ids})
+    extra = candidate_inputs(step.loss, views, ids, step.masking, step.queue)
     assert extra["extra_candidates"].shape == (3, 8)
     assert extra["mask"].shape == (2, 2 + 2 + 3)
     assert extra["mask"][:, 4:].tolist() == [[True, False, False], [False, False, True]]
 
 
-def test_queue_needs_infonce(tiny_bert_dir, tmp_path):
-    with pytest.raises(ValueError, match="InfoNCE"):
+def test_queue_and_momentum_need_a_loss_that_can_use_them(tiny_bert_dir, tmp_path):
+    with pytest.raises(ValueError, match="queue_size needs a loss that accepts extra_candidates, such as InfoNCE; "
+                                         "SupCon does not"):
         trainer(tiny_bert_dir, tmp_path, queue_size=4, loss="supcon")
+    with pytest.raises(ValueError, match="queue_size needs a loss that accepts extra_candidates"):
+        trainer(tiny_bert_dir, tmp_path, queue_size=4, loss="npair")  # anchor_positive, but no queue input
+    with pytest.raises(ValueError, match="momentum needs an 'anchor_positive' loss"):
+        trainer(tiny_bert_dir, tmp_path, momentum=0.9, loss="supcon")
+    assert trainer(tiny_bert_dir, tmp_path, momentum=0.9, loss="npair").contrastive_step.momentum_encoder is not None

@@ -9,6 +9,7 @@ import torch
 from contrasent import ContrastiveTrainer, ContrastiveTrainingArguments, SentenceEncoder
 from contrasent.data.samplers import GroupByLabelBatchSampler, NoDuplicatesBatchSampler
 from contrasent.losses.masks import false_negative_mask, similarity_threshold_mask
+from contrasent.training.loss_inputs import candidate_inputs
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,7 @@ def test_no_duplicates_sampler_is_used(tiny_model, tmp_path):
         assert all(len(batch) == len(set(batch)) for batch in batches)
     assert epochs[0] != epochs[1]
     batch = next(iter(trainer.get_train_dataloader()))
-    assert batch["text_ids"].shape[0] == 2  # the collator still forms the batch
+    assert batch.text_ids.shape[0] == 2  # the collator still forms the batch
 
 
 def test_group_by_label_sampler_is_used(tiny_model, tmp_path):
@@ -50,7 +51,7 @@ def test_group_by_label_sampler_is_used(tiny_model, tmp_path):
     loader = trainer.get_train_dataloader()
     assert isinstance(loader.batch_sampler, GroupByLabelBatchSampler)
     for batch in loader:
-        counts = torch.bincount(batch["class_labels"])
+        counts = torch.bincount(batch.class_labels)
         assert set(counts[counts > 0].tolist()) == {2}
 
 
@@ -79,8 +80,9 @@ def test_similarity_threshold_mask_is_ored_into_the_duplicate_mask(tiny_model, t
     trainer = make_trainer(tiny_model, tmp_path, data, false_negative_margin=0.1, false_negative_relative_margin=0.2)
     torch.manual_seed(0)
     views = torch.randn(3, 3, 8)
-    text_ids = trainer.data_collator([data[i] for i in range(3)])["text_ids"]
-    mask = trainer._infonce_masks(views, views[2:].transpose(0, 1), {"text_ids": text_ids})["mask"]
+    text_ids = trainer.data_collator([data[i] for i in range(3)]).text_ids
+    step = trainer.contrastive_step
+    mask = candidate_inputs(step.loss, views, text_ids, step.masking, step.queue)["mask"]
     duplicates = false_negative_mask(text_ids[0], text_ids[1], text_ids[2:].T)
     suspects = similarity_threshold_mask(views[0], views[1], views[2:].transpose(0, 1), margin=0.1, relative_margin=0.2)
     assert torch.equal(mask, duplicates | suspects) and duplicates.any() and suspects.any()

@@ -1,12 +1,13 @@
-"""`ContrastiveCollator`: rows of texts -> token chunks of similar length, ready for one step.
+"""`ContrastiveCollator`: rows of texts -> a :class:`~contrasent.data.batch.Batch`, ready for one step.
 
 A batch of B rows with V views (text columns; 2 dropout views of one text in unsupervised mode) holds
-N = V·B texts. They are tokenized together, sorted by token count and cut into chunks of
-``chunk_size`` texts, each padded only to its own longest member. Running the encoder on each chunk
-and indexing the concatenated outputs with ``restore`` gives the (N, d) embeddings in view-major order
-(view 0 rows 0..B-1, view 1 rows 0..B-1, ...). Padding per length-sorted chunk wastes far less compute
-than padding every column to the batch's longest text, and transformer encoders embed each sequence
-independently of its neighbours, so the embeddings are the same.
+N = V·B texts. They go through the encoder's tokenise-and-pad path (:mod:`contrasent.models.tokenization`):
+tokenized together, sorted by token count and cut into chunks of ``chunk_size`` texts, each padded only
+to its own longest member (or packed padding-free). Running the encoder on each chunk and indexing the
+concatenated outputs with ``restore`` gives the (N, d) embeddings in view-major order (view 0 rows
+0..B-1, view 1 rows 0..B-1, ...). Padding per length-sorted chunk wastes far less compute than padding
+every column to the batch's longest text, and transformer encoders embed each sequence independently of
+its neighbours, so the embeddings are the same.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Any
 
 import torch
 
+from contrasent.data.batch import Batch
 from contrasent.data.columns import ColumnLayout
 from contrasent.data.text_ids import text_ids
-from contrasent.models import padding_free
+from contrasent.models.tokenization import chunked_inputs, pad_token_id, tokenize
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +29,7 @@ ROW_ID_COLUMN = "__row_id__"
 
 
 class ContrastiveCollator:
-    """Collate dataset rows into the inputs of ``ContrastiveTrainer.compute_loss``.
+    """Collate dataset rows into the :class:`~contrasent.data.batch.Batch` of one training step.
 
     Args:
         tokenizer: a (fast) transformers tokenizer.
@@ -38,14 +40,9 @@ class ContrastiveCollator:
         padding_free: emit each chunk as one unpadded row (:mod:`contrasent.models.padding_free`) instead of a
             padded (chunk, T_chunk) tensor; only for encoders that support it (the trainer checks).
 
-    Returns (from ``__call__``) a dict:
-        ``features``: list of {``input_ids``, ``attention_mask``} (chunk, T_chunk) int64 tensors, or
-        padding-free, of {``input_ids`` (1, Σ L_i), ``sequence_lengths`` (chunk,)};
-        ``restore``: (N,) int64, ``cat(chunk outputs)[restore]`` is view-major;
-        ``num_views``: V; ``text_ids``: (V, B) int64 stable ids of the texts (duplicate detection);
-        ``class_labels``: (B,) int64 when the layout has a label column; ``scores``: (B,) float32 when it
-        has a score column; ``row_ids``: (B,) int64 dataset row numbers when rows carry
-        :data:`ROW_ID_COLUMN` (the trainer adds it, to name rows in errors).
+    ``__call__`` returns a :class:`~contrasent.data.batch.Batch`: ``class_labels`` when the layout has a
+    label column, ``scores`` when it has a score column, ``row_ids`` when rows carry
+    :data:`ROW_ID_COLUMN` (the trainer adds it, to name rows in errors).
 
     Texts longer than ``max_length`` tokens are truncated; the first batch that holds one logs a warning.
     """
@@ -59,32 +56,30 @@ class ContrastiveCollator:
         self.max_length = max_length
         self.chunk_size = chunk_size
         self.padding_free = padding_free
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.pad_id = pad_token_id(tokenizer)
         self.warned_truncation = False
 
-    def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    def __call__(self, rows: Sequence[dict[str, Any]]) -> Batch:
         columns = [[row[name] for row in rows] for name in self.layout.text_columns]
         if self.layout.mode == "unsupervised":
             columns = columns * 2  # the same texts twice: dropout makes the two views differ
         texts = [text for column in columns for text in column]
-        token_ids = self.tokenizer(
-            texts, truncation=True, max_length=self.max_length, padding=False,
-            return_attention_mask=False, return_token_type_ids=False,
-        )["input_ids"]
+        token_ids = tokenize(self.tokenizer, texts, self.max_length)
         if not self.warned_truncation:
             self._warn_if_truncated(texts, token_ids)
-        batch: dict[str, Any] = {
-            **self.chunks(token_ids, self.chunk_size or (len(texts) if self.padding_free else len(rows))),
-            "num_views": len(columns),
-            "text_ids": torch.stack([text_ids(column) for column in columns]),
-        }
-        if self.layout.label_column is not None:
-            batch["class_labels"] = torch.tensor([row[self.layout.label_column] for row in rows], dtype=torch.long)
-        if self.layout.score_column is not None:
-            batch["scores"] = torch.tensor([row[self.layout.score_column] for row in rows], dtype=torch.float32)
-        if ROW_ID_COLUMN in rows[0]:
-            batch["row_ids"] = torch.tensor([row[ROW_ID_COLUMN] for row in rows], dtype=torch.long)
-        return batch
+        chunk_size = self.chunk_size or (len(texts) if self.padding_free else len(rows))
+        chunks, restore = chunked_inputs(token_ids, chunk_size, self.pad_id, self.padding_free)
+        return Batch(
+            chunks=chunks, restore=restore, num_views=len(columns),
+            text_ids=torch.stack([text_ids(column) for column in columns]),
+            class_labels=self._column(rows, self.layout.label_column, torch.long),
+            scores=self._column(rows, self.layout.score_column, torch.float32),
+            row_ids=self._column(rows, ROW_ID_COLUMN if ROW_ID_COLUMN in rows[0] else None, torch.long),
+        )
+
+    @staticmethod
+    def _column(rows: Sequence[dict[str, Any]], name: str | None, dtype: torch.dtype) -> torch.Tensor | None:
+        return None if name is None else torch.tensor([row[name] for row in rows], dtype=dtype)
 
     def _warn_if_truncated(self, texts: list[str], token_ids: list[list[int]]) -> None:
         """Warn once when a text was cut: only texts that reached the limit are tokenized again, in full."""
@@ -98,24 +93,3 @@ class ContrastiveCollator:
             logger.warning("texts longer than max_seq_length=%d tokens are truncated (one in this batch has %d); "
                            "this warning is shown once", self.max_length, longest)
             self.warned_truncation = True
-
-    def chunks(self, token_ids: list[list[int]], chunk_size: int) -> dict[str, Any]:
-        """Length-sorted token tensors per chunk (padded, or packed when padding-free) and the permutation
-        that undoes the sort."""
-        order = sorted(range(len(token_ids)), key=lambda i: len(token_ids[i]))
-        features = []
-        for start in range(0, len(order), chunk_size):
-            members = [token_ids[i] for i in order[start:start + chunk_size]]
-            if self.padding_free:
-                features.append(padding_free.pack(members))
-                continue
-            length = max(len(ids) for ids in members)
-            input_ids = torch.full((len(members), length), self.pad_id, dtype=torch.long)
-            attention_mask = torch.zeros((len(members), length), dtype=torch.long)
-            for row, ids in enumerate(members):
-                input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-                attention_mask[row, : len(ids)] = 1
-            features.append({"input_ids": input_ids, "attention_mask": attention_mask})
-        restore = torch.empty(len(order), dtype=torch.long)
-        restore[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
-        return {"features": features, "restore": restore}

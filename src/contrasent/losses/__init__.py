@@ -1,7 +1,9 @@
 """Contrastive and metric-learning objectives: pure functions of embeddings (and labels or scores).
 
-Every loss is an ``nn.Module`` returning a scalar; its class attribute ``input_format`` tells the trainer
-how to call it:
+Every loss is an ``nn.Module`` returning a scalar. It declares what it takes in two class attributes,
+which is all the trainer's step (:mod:`contrasent.training.step`) reads to call it:
+
+``input_format`` names the positional call:
 
 - ``"anchor_positive"``: ``loss(anchors, positives, negatives=None)`` (InfoNCE, NPair, NEG, NCE);
 - ``"views"``: ``loss(view1, view2)`` (NTXent);
@@ -9,7 +11,15 @@ how to call it:
 - ``"labels"``: ``loss(embeddings, labels)`` (Triplet, LiftedStructure, SupCon, SoftNearestNeighbors);
 - ``"scored_pairs"``: ``loss(a, b, score)`` (CoSENT).
 
-``get_loss("supcon", temperature=0.07)`` builds one by name.
+``optional_inputs`` (default: none) names the keyword inputs it accepts besides, for
+``"anchor_positive"`` losses (InfoNCE takes both):
+
+- ``"mask"``: (B, C) bool, True removes candidate c from row i's softmax; columns are the B positives,
+  then the hard negatives row by row, then the extra candidates (false-negative masks);
+- ``"extra_candidates"``: (Q, d) negatives shared by every row (a MoCo queue).
+
+A new loss needs only these two attributes to be trained. ``get_loss("supcon", temperature=0.07)``
+builds one by name.
 """
 
 from __future__ import annotations

@@ -92,6 +92,7 @@ class InfoNCE(nn.Module):
     """
 
     input_format: ClassVar[str] = "anchor_positive"
+    optional_inputs: ClassVar[frozenset[str]] = frozenset({"mask", "extra_candidates"})
 
     def __init__(
         self,

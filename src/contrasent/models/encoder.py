@@ -24,6 +24,7 @@ from contrasent.models.card import (
 )
 from contrasent.models.config import EncoderConfig
 from contrasent.models.pooling import needs_all_hidden_states, pool
+from contrasent.models.tokenization import length_sorted_chunks, pad, pad_token_id, tokenize
 
 # Keyword arguments of ``from_pretrained`` that set the encoder; the rest go to the backbone/tokenizer.
 _ENCODER_SETTINGS = frozenset(EncoderConfig.__dataclass_fields__)
@@ -156,13 +157,6 @@ class SentenceEncoder(nn.Module):
             embeddings = nn.functional.normalize(embeddings, p=2, dim=-1)
         return embeddings
 
-    def tokenize(self, texts: Sequence[str], max_length: int | None = None) -> dict[str, torch.Tensor]:
-        """Tokenize with padding to the longest text and truncation to ``max_length`` (default: the model's)."""
-        return self.tokenizer(
-            list(texts), padding=True, truncation=True, max_length=max_length or self.max_seq_length,
-            return_tensors="pt",
-        )
-
     # ------------------------------------------------------------------------------------------------
     # Encoding
     # ------------------------------------------------------------------------------------------------
@@ -216,12 +210,10 @@ class SentenceEncoder(nn.Module):
         result = torch.empty((len(texts), self.embedding_dim), dtype=torch.float32, device=device)
 
         if texts:
-            token_ids = self.tokenizer(
-                list(texts), truncation=True, max_length=max_length or self.max_seq_length,
-                padding=False, return_attention_mask=False, return_token_type_ids=False,
-            )["input_ids"]
-            order = sorted(range(len(texts)), key=lambda i: -len(token_ids[i]))
-            batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+            token_ids = tokenize(self.tokenizer, texts, max_length or self.max_seq_length)
+            # Longest first, as sentence-transformers orders them: memory peaks with the first batch.
+            batches = length_sorted_chunks([len(ids) for ids in token_ids], batch_size, longest_first=True)
+            pad_id = pad_token_id(self.tokenizer)
             progress = _progress_bar(len(batches), len(texts), show_progress_bar)
             was_training = self.training
             self.eval()
@@ -230,7 +222,8 @@ class SentenceEncoder(nn.Module):
                     device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
                 ):
                     for batch in batches:
-                        input_ids, attention_mask = self._pad([token_ids[i] for i in batch], device)
+                        inputs = pad([token_ids[i] for i in batch], pad_id)
+                        input_ids, attention_mask = inputs["input_ids"].to(device), inputs["attention_mask"].to(device)
                         result[batch] = self(input_ids, attention_mask).float()
                         progress.update(1)
             finally:
@@ -240,17 +233,6 @@ class SentenceEncoder(nn.Module):
         if normalize or (normalize is None and self.config.normalize):
             result = nn.functional.normalize(result, p=2, dim=-1)
         return result.cpu().numpy() if convert_to == "numpy" else result
-
-    def _pad(self, sequences: list[list[int]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """Right-pad token id lists to the longest: (input_ids, attention_mask), each (B, T) int64."""
-        length = max(len(sequence) for sequence in sequences)
-        pad_id = self.tokenizer.pad_token_id or 0
-        input_ids = np.full((len(sequences), length), pad_id, dtype=np.int64)
-        attention_mask = np.zeros((len(sequences), length), dtype=np.int64)
-        for row, sequence in enumerate(sequences):
-            input_ids[row, : len(sequence)] = sequence
-            attention_mask[row, : len(sequence)] = 1
-        return torch.from_numpy(input_ids).to(device), torch.from_numpy(attention_mask).to(device)
 
     # ------------------------------------------------------------------------------------------------
     # Saving and loading

@@ -1,6 +1,8 @@
-"""Training: `ContrastiveTrainer` (a `transformers.Trainer`) and its arguments."""
+"""Training: `ContrastiveTrainer` (a `transformers.Trainer`), its arguments, and `ContrastiveStep`, the step
+it runs, usable in a plain PyTorch loop."""
 
 from contrasent.training.arguments import ContrastiveTrainingArguments
+from contrasent.training.step import ContrastiveStep
 from contrasent.training.trainer import ContrastiveTrainer
 
-__all__ = ["ContrastiveTrainer", "ContrastiveTrainingArguments"]
+__all__ = ["ContrastiveStep", "ContrastiveTrainer", "ContrastiveTrainingArguments"]

@@ -25,11 +25,11 @@ class ContrastiveTrainingArguments(TrainingArguments):
     * ``hard_negative_weight``: SimCSE's log-weight α on each row's own hard negative (InfoNCE).
     * ``loss_kwargs``: any other constructor argument of the loss, as a JSON object.
     * ``max_seq_length``: texts are truncated to this many tokens.
-    * ``mask_duplicates``: in InfoNCE, candidates whose text equals the anchor's or its positive's are
-      not used as negatives (duplicates in a batch are false negatives).
-    * ``false_negative_margin`` / ``false_negative_relative_margin``: in InfoNCE, also mask candidates
-      scoring above the positive minus this margin (absolute, or relative to the positive's score) as
-      suspected false negatives (GISTEmbed / NV-Retriever); ``None`` (default) = off.
+    * ``mask_duplicates``: for a loss that accepts a ``mask`` (InfoNCE), candidates whose text equals the
+      anchor's or its positive's are not used as negatives (duplicates in a batch are false negatives).
+    * ``false_negative_margin`` / ``false_negative_relative_margin``: for the same losses, also mask
+      candidates scoring above the positive minus this margin (absolute, or relative to the positive's
+      score) as suspected false negatives (GISTEmbed / NV-Retriever); ``None`` (default) = off.
     * ``gather_across_devices``: with several processes, gather every rank's embeddings (with gradients)
       so each anchor sees the global batch; ``None`` (default) = on when the world size is > 1.
     * ``mini_batch_size``: gradient caching (GradCache): encode this many texts per forward pass and
@@ -41,10 +41,11 @@ class ContrastiveTrainingArguments(TrainingArguments):
       starts); the others, and ``False``, use padded length-sorted chunks.
     * ``batch_sampler``: ``"random"`` (default, `Trainer`'s own), ``"no_duplicates"`` (no text twice in a
       global batch) or ``"group_by_label"`` (``samples_per_label`` examples of each label in a batch).
-    * ``queue_size``: InfoNCE also scores each anchor against this many embeddings of past batches
-      (MoCo-style FIFO memory, no gradient); 0 (default) = off. ``momentum``: encode positives, hard
-      negatives and queue entries with an exponential moving average of the encoder (MoCo), updated
-      as ``θ_m ← m·θ_m + (1 − m)·θ`` after every optimizer step; ``None`` (default) = no momentum encoder.
+    * ``queue_size``: a loss that accepts ``extra_candidates`` (InfoNCE) also scores each anchor against
+      this many embeddings of past batches (MoCo-style FIFO memory, no gradient); 0 (default) = off.
+      ``momentum``: encode positives, hard negatives and queue entries of an ``anchor_positive`` loss with
+      an exponential moving average of the encoder (MoCo), updated as ``θ_m ← m·θ_m + (1 − m)·θ`` after
+      every optimizer step; ``None`` (default) = no momentum encoder.
 
     ``remove_unused_columns`` defaults to ``False``: the collator tokenizes raw text columns itself.
     ``optim`` defaults to ``adamw_torch_fused``: the AdamW update of ``adamw_torch`` in one fused kernel

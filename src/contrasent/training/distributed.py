@@ -17,10 +17,7 @@ the summed parameter gradients by W:
     g_\text{DDP} = \frac1W \sum_r W\, \frac{\partial L}{\partial e_{(r)}} \frac{\partial e_{(r)}}{\partial\theta}
                  = \frac{\partial L}{\partial \theta},
 
-the single-process gradient of the loss on the concatenated batch. Hence :func:`gathered_loss_scale`
-is 1 in that mode. (If a loss is instead computed for the rank's **local** anchors only, against the
-global candidates, with a mean over the :math:`B_r` local anchors, the same argument needs the factor
-:math:`W B_r / B`, which is 1 for equal local batches; pass ``local_anchors`` to get it.)
+the single-process gradient of the loss on the concatenated batch: the loss needs no rescaling.
 
 Outside an initialised process group every function here is the identity (world size 1, rank 0).
 """
@@ -28,12 +25,14 @@ Outside an initialised process group every function here is the identity (world 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
+
+from contrasent.data.batch import Batch
 
 
 def is_distributed() -> bool:
@@ -120,54 +119,9 @@ def _check_local_size(tensor: Tensor, sizes: list[int]) -> None:
         )
 
 
-def gathered_loss_scale(local_anchors: int | None = None, global_anchors: int | None = None) -> float:
-    r"""Factor to multiply a loss computed on gathered embeddings by, so that DDP's averaged gradient
-    equals the single-process gradient on the concatenated batch.
-
-    - Loss over **all** gathered anchors (the default, what :func:`gather_batch` is for): 1.0.
-    - Loss averaged over this rank's **local** anchors only (against the global candidates): pass
-      ``local_anchors`` = :math:`B_r` and ``global_anchors`` = :math:`B`; returns :math:`W B_r / B`.
-    """
-    if local_anchors is None and global_anchors is None:
-        return 1.0
-    if local_anchors is None or global_anchors is None or not 0 < local_anchors <= global_anchors:
-        raise ValueError(
-            "local_anchors and global_anchors must be given together with 0 < local_anchors <= "
-            f"global_anchors, got {local_anchors} and {global_anchors}"
-        )
-    return world_size() * local_anchors / global_anchors
-
-
-@dataclass(frozen=True)
-class GlobalBatch:
-    """The global batch after gathering.
-
-    Attributes:
-        tensors: every gathered tensor (Σ B_r, ...), by the name it was passed under (``None`` stays
-            ``None``).
-        offset: index of this rank's first row in the global batch (its rows are
-            ``offset … offset + local_size − 1``).
-        local_size: this rank's B_r.
-        global_size: B = Σ B_r.
-    """
-
-    tensors: dict[str, Tensor | None]
-    offset: int
-    local_size: int
-    global_size: int
-
-    def __getitem__(self, name: str) -> Tensor | None:
-        return self.tensors[name]
-
-    @property
-    def local_rows(self) -> slice:
-        """This rank's rows in the global batch."""
-        return slice(self.offset, self.offset + self.local_size)
-
-
 def gather_batch(
     with_grad: Mapping[str, Tensor | None], without_grad: Mapping[str, Tensor | None] | None = None
-) -> GlobalBatch:
+) -> dict[str, Tensor | None]:
     """Gather a step's local tensors into the global batch: one size exchange, then one gather each.
 
     Args:
@@ -175,8 +129,8 @@ def gather_batch(
             "negatives": (B_r, k, d) or None}``; gathered with :func:`all_gather_with_grad`.
         without_grad: labels, text ids, …, e.g. ``{"labels": (B_r,)}``; gathered without autograd.
 
-    Every tensor must have the same B_r rows. Then compute the loss on the global tensors for all
-    anchors and multiply it by :func:`gathered_loss_scale` (1.0).
+    Every tensor must have the same B_r rows. Returns every gathered tensor (Σ B_r, ...) by the name it
+    was passed under (``None`` stays ``None``); compute the loss on them for all anchors, unscaled.
 
     Example:
         >>> batch = gather_batch({"anchors": a, "positives": p, "negatives": n})
@@ -189,31 +143,27 @@ def gather_batch(
     local_sizes = {name: t.shape[0] if t.ndim else None for name, t in present.items()}
     if len(set(local_sizes.values())) != 1 or None in local_sizes.values():
         raise ValueError(f"every tensor must have the same number of rows B_r along dim 0, got {local_sizes}")
-    local_size = next(iter(local_sizes.values()))
-    sizes = gather_sizes(local_size, next(iter(present.values())).device)
+    sizes = gather_sizes(next(iter(local_sizes.values())), next(iter(present.values())).device)
     gathered: dict[str, Tensor | None] = {}
     for name, tensor in with_grad.items():
         gathered[name] = None if tensor is None else all_gather_with_grad(tensor, sizes)
     for name, tensor in without_grad.items():
         gathered[name] = None if tensor is None else all_gather_no_grad(tensor, sizes)
-    return GlobalBatch(gathered, offset=sum(sizes[: rank()]), local_size=local_size, global_size=sum(sizes))
+    return gathered
 
 
-def gather_step(views: Tensor, inputs: Mapping[str, Any]) -> tuple[Tensor, dict[str, Any]]:
+def gather_step(views: Tensor, batch: Batch) -> tuple[Tensor, Batch]:
     """Gather one training step's (V, B_r, d) view embeddings and per-row inputs into the global batch.
 
     The views are gathered with gradients (rows in rank order: (V, Σ B_r, d)); ``text_ids`` (V, B_r),
     ``class_labels`` (B_r,) and ``scores`` (B_r,), when present, without. Returns the global views and a
-    copy of ``inputs`` with those entries replaced by their global versions, ready for
-    ``ContrastiveTrainer.loss_from_views``; multiply its loss by :func:`gathered_loss_scale` (1.0).
+    copy of ``batch`` with those fields replaced by their global versions (its token ``chunks``,
+    ``restore`` and ``row_ids`` stay this rank's).
     """
-    without_grad = {name: inputs.get(name) for name in ("class_labels", "scores")}
-    without_grad["text_ids"] = inputs["text_ids"].T if "text_ids" in inputs else None
-    batch = gather_batch({"views": views.transpose(0, 1)}, without_grad)  # rows first: gather along dim 0
-    gathered = dict(inputs)
-    for name in ("class_labels", "scores"):
-        if name in inputs:
-            gathered[name] = batch[name]
-    if "text_ids" in inputs:
-        gathered["text_ids"] = batch["text_ids"].T
-    return batch["views"].transpose(0, 1), gathered
+    gathered = gather_batch(
+        {"views": views.transpose(0, 1)},  # rows first: gather along dim 0
+        {"text_ids": batch.text_ids.T, "class_labels": batch.class_labels, "scores": batch.scores},
+    )
+    global_batch = replace(batch, text_ids=gathered["text_ids"].T, class_labels=gathered["class_labels"],
+                           scores=gathered["scores"])
+    return gathered["views"].transpose(0, 1), global_batch

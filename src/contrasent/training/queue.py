@@ -1,10 +1,10 @@
-r"""A MoCo-style negative queue and momentum encoder for InfoNCE-family training.
+r"""A MoCo-style negative queue and momentum encoder, for losses that take ``extra_candidates``.
 
 :class:`NegativeQueue` keeps the embeddings (detached, no gradient) of the positives and hard negatives
-of the last few batches, first in first out; InfoNCE scores every anchor against them as extra
-negatives (``extra_candidates``), so the number of negatives grows beyond the batch at the cost of one
-(B, Q) matrix product. Entries carry their text ids, so a queued copy of a row's own positive or anchor
-is masked like an in-batch duplicate.
+of the last few batches, first in first out; a loss that accepts ``extra_candidates`` (InfoNCE)
+scores every anchor against them as extra negatives, so the number of negatives grows beyond the batch
+at the cost of one (B, Q) matrix product. Entries carry their text ids, so a queued copy of a row's own
+positive or anchor is masked like an in-batch duplicate.
 
 Queued embeddings were computed by an older version of the encoder; MoCo keeps them consistent by
 encoding positives and queue entries with :class:`MomentumEncoder`, an exponential moving average of
@@ -20,10 +20,11 @@ Sentence Embedding".
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
+
+from contrasent.data.batch import Batch
 
 
 class NegativeQueue:
@@ -94,7 +95,7 @@ class MomentumEncoder(nn.Module):
             ema.mul_(self.momentum).add_(current.detach().to(ema.device), alpha=1 - self.momentum)
 
     @torch.no_grad()
-    def forward(self, features: Sequence[dict[str, Tensor]], restore: Tensor) -> Tensor:
-        """(N, d) embeddings of the collator's chunks ``features``, in view-major order (``restore``)."""
+    def forward(self, batch: Batch) -> Tensor:
+        """(N, d) embeddings of every text of ``batch``, in view-major order."""
         self.encoder.eval()
-        return torch.cat([self.encoder(**chunk) for chunk in features])[restore]
+        return torch.cat([self.encoder(**chunk) for chunk in batch.chunks])[batch.restore]

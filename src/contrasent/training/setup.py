@@ -1,0 +1,132 @@
+"""What the trainer builds from its arguments and data before training: the loss (checked against the data
+layout), the step, the batch sampler; and the setup errors it refuses to start with."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from torch import nn
+
+from contrasent.data.columns import DEFAULT_LOSS, SUPPORTED_FORMATS, ColumnLayout
+from contrasent.losses import LOSSES, get_loss
+from contrasent.models.encoder import SentenceEncoder
+from contrasent.training.arguments import ContrastiveTrainingArguments
+from contrasent.training.distributed import world_size
+from contrasent.training.loss_inputs import (
+    CANDIDATE_FORMAT,
+    CANDIDATE_INPUTS,
+    FalseNegativeMasking,
+    optional_inputs,
+)
+from contrasent.training.queue import MomentumEncoder, NegativeQueue
+from contrasent.training.step import ContrastiveStep
+
+
+def build_loss(args: ContrastiveTrainingArguments, layout: ColumnLayout) -> nn.Module:
+    """The loss named by ``args.loss`` (default: the layout's), with the arguments it accepts."""
+    name = args.loss or DEFAULT_LOSS[layout.mode]
+    loss_class_kwargs = args.parsed_loss_kwargs()
+    if name not in LOSSES:
+        return get_loss(name)  # raises the ValueError listing valid names
+    accepted = inspect.signature(LOSSES[name]).parameters
+    if args.temperature is not None and "temperature" in accepted:
+        loss_class_kwargs.setdefault("temperature", args.temperature)
+    if args.hard_negative_weight and "hard_negative_weight" in accepted:
+        loss_class_kwargs.setdefault("hard_negative_weight", args.hard_negative_weight)
+    return get_loss(name, **loss_class_kwargs)
+
+
+def check_loss_fits_layout(loss: nn.Module, layout: ColumnLayout) -> None:
+    """Raise a ``ValueError`` when the data layout cannot feed the loss's declared inputs."""
+    input_format = getattr(loss, "input_format", None)
+    if input_format not in SUPPORTED_FORMATS[layout.mode]:
+        raise ValueError(
+            f"loss {type(loss).__name__} takes {input_format!r} inputs, which {layout.mode!r} data "
+            f"(columns {list(layout.text_columns)}) cannot provide; losses for this layout take "
+            f"{', '.join(SUPPORTED_FORMATS[layout.mode])} inputs"
+        )
+    if input_format == "pair_label" and layout.mode == "pairs" and len(layout.text_columns) < 3:
+        raise ValueError(f"loss {type(loss).__name__} needs dissimilar pairs: give a hard-negative column "
+                         "(anchor, positive, negative) or a 0/1 label column")
+    if input_format == "views" and layout.num_views != 2:
+        raise ValueError(f"loss {type(loss).__name__} takes exactly 2 views; the data has {layout.num_views}")
+    check_optional_inputs(loss)
+
+
+def check_optional_inputs(loss: nn.Module) -> None:
+    """Raise a ``ValueError`` when a loss declares optional inputs the step cannot build for it."""
+    declared = optional_inputs(loss)
+    unknown = declared - CANDIDATE_INPUTS
+    if unknown:
+        raise ValueError(f"loss {type(loss).__name__} declares optional inputs {sorted(unknown)}; the step "
+                         f"builds only {sorted(CANDIDATE_INPUTS)}")
+    if declared and loss.input_format != CANDIDATE_FORMAT:
+        raise ValueError(f"loss {type(loss).__name__} declares {sorted(declared)}, which the step builds for "
+                         f"{CANDIDATE_FORMAT!r} losses only; it takes {loss.input_format!r} inputs")
+
+
+def gathers(args: ContrastiveTrainingArguments) -> bool:
+    """Whether embeddings are gathered across processes: ``gather_across_devices``, by default on when more
+    than one process runs."""
+    return world_size() > 1 if args.gather_across_devices is None else args.gather_across_devices
+
+
+def build_step(model: nn.Module, args: ContrastiveTrainingArguments, loss: nn.Module) -> ContrastiveStep:
+    """The :class:`~contrasent.training.step.ContrastiveStep` that ``args`` describe, with the negative queue
+    and momentum encoder they ask for (refused for a loss that cannot use them)."""
+    queue = momentum_encoder = None
+    if args.queue_size:
+        if "extra_candidates" not in optional_inputs(loss):
+            raise ValueError(f"queue_size needs a loss that accepts extra_candidates, such as InfoNCE; "
+                             f"{type(loss).__name__} does not")
+        queue = NegativeQueue(args.queue_size)
+    if args.momentum is not None:
+        if getattr(loss, "input_format", None) != "anchor_positive":
+            raise ValueError(f"momentum needs an 'anchor_positive' loss (anchors from the encoder, the other "
+                             f"views from the momentum encoder), such as InfoNCE; {type(loss).__name__} takes "
+                             f"{getattr(loss, 'input_format', None)!r} inputs")
+        momentum_encoder = MomentumEncoder(model, args.momentum)
+    masking = FalseNegativeMasking(duplicates=args.mask_duplicates, margin=args.false_negative_margin,
+                                   relative_margin=args.false_negative_relative_margin)
+    return ContrastiveStep(loss, gather=gathers(args), masking=masking, queue=queue,
+                           momentum_encoder=momentum_encoder, cache_gradients=args.mini_batch_size is not None)
+
+
+def check_batch_fits(dataset: Any, args: ContrastiveTrainingArguments) -> None:
+    """In-batch negatives need a full batch: a dataset smaller than one global batch is a setup error."""
+    global_batch = args.per_device_train_batch_size * max(args.world_size, 1)
+    if len(dataset) < global_batch:
+        raise ValueError(
+            f"train_dataset has {len(dataset)} rows, fewer than one batch (per_device_train_batch_size="
+            f"{args.per_device_train_batch_size} x {max(args.world_size, 1)} process(es) = {global_batch}); "
+            "lower the batch size or add data"
+        )
+
+
+def build_batch_sampler(args: ContrastiveTrainingArguments, dataset: Any, layout: ColumnLayout | None) -> Any:
+    """The batch sampler named by ``args.batch_sampler`` over ``dataset`` (per-device batch size, the
+    world size as replicas, ``args.seed``, ``args.dataloader_drop_last``)."""
+    from contrasent.data.samplers import GroupByLabelBatchSampler, NoDuplicatesBatchSampler
+
+    common = {"num_replicas": world_size(), "drop_last": args.dataloader_drop_last, "seed": args.seed}
+    if args.batch_sampler == "no_duplicates":
+        columns = list(layout.text_columns) if layout is not None else None
+        return NoDuplicatesBatchSampler(dataset, args.per_device_train_batch_size, columns=columns, **common)
+    if layout is None or layout.label_column is None:
+        raise ValueError("batch_sampler='group_by_label' needs a label column in the training data")
+    return GroupByLabelBatchSampler(
+        dataset[layout.label_column], args.per_device_train_batch_size,
+        samples_per_label=args.samples_per_label, **common,
+    )
+
+
+def freeze_unused_backbone_pooler(model: SentenceEncoder) -> None:
+    """BERT-style backbones carry a pooler (dense + tanh on [CLS]) whose output our pooling never reads.
+
+    Its parameters get no gradient, which DistributedDataParallel treats as an error; they are frozen
+    (``requires_grad=False``) so DDP ignores them. They are still saved with the backbone.
+    """
+    pooler = getattr(model.backbone, "pooler", None)
+    if isinstance(pooler, nn.Module):
+        pooler.requires_grad_(False)
