@@ -207,7 +207,8 @@ def sts_evaluator(path: str, name: str):
     """``encoder -> {"stsb_spearman": ..., "stsb_pearson": ...}`` on an STS-B file (original format)."""
     from contrasent.evaluation import STSEvaluator, read_stsb
 
-    evaluator = STSEvaluator(read_stsb(path, name=name), show_progress_bar=False)
+    # a bar per evaluation: the one before training and those between steps take long on a CPU
+    evaluator = STSEvaluator(read_stsb(path, name=name), name=name, show_progress_bar=True)
     return lambda encoder: {f"stsb_{metric}": value for metric, value in evaluator(encoder).items()
                             if metric in ("spearman", "pearson")}
 

@@ -141,3 +141,43 @@ def test_evaluate_with_a_real_model(tmp_path, minilm_dir, capsys):
     results = json.loads(output.read_text())
     assert results["STS-B"]["spearman"] > 50  # "a b"/"a b" most similar, "c d"/"e f" least
     assert results["toy"]["recall@100"] == 1.0
+
+
+def test_tasks_are_chosen_printed_and_saved_one_by_one(tmp_path, monkeypatch, capsys):
+    """--tasks runs a subset (MTEB's names accepted); each task is printed and saved as soon as it ends,
+    so a long run shows progress and a stopped one keeps what it measured."""
+    monkeypatch.setattr("contrasent.models.encoder.SentenceEncoder", BagOfLetters)
+    data = write_sts_layout(tmp_path / "data")
+    output = tmp_path / "results.json"
+    import contrasent.evaluation
+
+    saved_after_each_task = []
+    real_save = contrasent.evaluation.save_results
+
+    def recording_save(results, path):
+        saved_after_each_task.append(list(results))
+        real_save(results, path)
+
+    monkeypatch.setattr(contrasent.evaluation, "save_results", recording_save)
+    status = main(["evaluate", "some/model", "--sts", str(data), "--tasks", "STSBenchmark", "sick-r",
+                   "--output", str(output), "--no-progress"])
+    assert status == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert out.index("STS-B: Spearman") < out.index("SICK-R: Spearman") < out.index("| STS-B | SICK-R | Avg. |")
+    assert "STS12" not in out
+    assert saved_after_each_task[:2] == [["STS-B"], ["STS-B", "SICK-R"]]
+    assert list(json.loads(output.read_text())) == ["STS-B", "SICK-R", "avg"]
+
+
+def test_an_unknown_task_is_named(tmp_path, capsys):
+    data = write_sts_layout(tmp_path / "data")
+    assert main(["evaluate", "not/loaded", "--sts", str(data), "--tasks", "STS17"]) == 1
+    assert "unknown STS task 'STS17'; the tasks are STS12, STS13" in capsys.readouterr().err
+
+
+def test_encoding_shows_a_progress_bar_counting_texts(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("contrasent.models.encoder.SentenceEncoder", BagOfLetters)
+    data = write_sts_layout(tmp_path / "data")
+    assert main(["evaluate", "some/model", "--sts", str(data), "--tasks", "STS-B"]) == 0
+    bar = capsys.readouterr().err
+    assert "Encoding STS-B" in bar and "text/s" in bar and "5/5" in bar  # 5 distinct sentences of 4 pairs

@@ -41,6 +41,7 @@ def test_search_prints_ranked_results_and_caches_the_index(tiny_bert_dir, corpus
     main(argv)
     out = capsys.readouterr()
     assert "encoding 50 documents" in out.err and "saved the index" in out.err
+    assert "50/50" in out.err and "text/s" in out.err  # the encoding's progress bar, whatever the terminal
     lines = out.out.splitlines()
     assert lines[0] == f"query: {query}"
     assert lines[1].startswith("  1. 1.0000  [4983] Microstructural development")

@@ -167,3 +167,11 @@ def test_add_and_search_errors(tiny) -> None:
     with pytest.raises(ValueError, match="backend must be one of"):
         SemanticIndex(tiny, backend="annoy")
     assert len(index) == 2  # failed adds left nothing behind
+
+
+def test_building_shows_a_progress_bar_counting_texts(tiny, capsys) -> None:
+    SemanticIndex.build(DOCS, tiny, show_progress_bar=True)
+    bar = capsys.readouterr().err
+    assert "Encoding" in bar and "5/5" in bar and "text/s" in bar
+    SemanticIndex.build(DOCS, tiny, show_progress_bar=False)
+    assert capsys.readouterr().err == ""

@@ -169,7 +169,8 @@ def test_accelerate_launch_two_processes(layout_files, tiny_bert_dir, tmp_path) 
     assert np.isfinite(SentenceEncoder.from_pretrained(output_dir).encode(["x y"])).all()
 
 
-def test_the_model_keeps_its_inference_length_and_no_checkpoints(recipe, layout_files, tiny_bert_dir, tmp_path) -> None:
+def test_the_model_keeps_its_inference_length_and_no_checkpoints(recipe, layout_files, tiny_bert_dir, tmp_path,
+                                                                 capsys) -> None:
     """Training at max_seq_length 24 must not save a model that truncates at 24 (SimCSE trains short and
     is used at full length), and the model folder holds no checkpoints."""
     from sentence_transformers import SentenceTransformer
@@ -181,6 +182,8 @@ def test_the_model_keeps_its_inference_length_and_no_checkpoints(recipe, layout_
                          keep_checkpoints="false"))
     assert SentenceEncoder.from_pretrained(output_dir).max_seq_length == base
     assert SentenceTransformer(str(output_dir), device="cpu").max_seq_length == base
+    progress = capsys.readouterr().err  # every evaluation (before, during, after training) shows a bar
+    assert progress.count("Encoding sts-dev") >= 3 and "Encoding sts-test" in progress and "text/s" in progress
     assert not list(output_dir.glob("checkpoint-*")) and not checkpoint_dir(output_dir).exists()
 
     explicit = tmp_path / "explicit"

@@ -29,6 +29,7 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
                         help="precision of the exact search's matrix products")
     parser.add_argument("--batch-size", type=int, default=64, help="texts per forward pass when encoding")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar of the encoding")
 
 
 def load_or_build_index(args: argparse.Namespace) -> Any:
@@ -52,7 +53,8 @@ def load_or_build_index(args: argparse.Namespace) -> Any:
                              "delete it or pass another --index")
         return index
     print(f"encoding {len(texts)} documents from {args.corpus} ...", file=sys.stderr)
-    index = SemanticIndex.build(texts, model, ids=ids, model_name=str(args.model), **options)
+    index = SemanticIndex.build(texts, model, ids=ids, model_name=str(args.model),
+                                show_progress_bar=not args.no_progress, **options)
     if args.index is not None:
         index.save(args.index)
         print(f"saved the index to {args.index}", file=sys.stderr)

@@ -24,6 +24,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="folder with stsbenchmark/, senteval_sts/ and sick/: runs STS12-16, STS-B test and SICK-R test",
     )
     parser.add_argument(
+        "--tasks",
+        nargs="+",
+        metavar="TASK",
+        help="run only these STS tasks: STS12 STS13 STS14 STS15 STS16 STS-B SICK-R (MTEB's names such as "
+        "STSBenchmark are accepted); default: all seven",
+    )
+    parser.add_argument(
         "--sts-variant",
         choices=["senteval", "raw"],
         default="senteval",
@@ -60,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     """Read the data first (so that bad input fails before the model loads), then evaluate and report."""
     if not args.sts and not args.retrieval:
         raise CommandError("nothing to evaluate: give --sts DATA_DIR and/or --retrieval BEIR_DIR")
+    if args.tasks and not args.sts:
+        raise CommandError("--tasks selects STS tasks: give --sts DATA_DIR too")
     suite, retrieval = _evaluators(args)
 
     from contrasent.evaluation import format_retrieval_table, format_sts_table, save_results
@@ -67,8 +76,16 @@ def run(args: argparse.Namespace) -> int:
 
     model = SentenceEncoder.from_pretrained(args.model)
     results: dict[str, dict[str, float]] = {}
+
+    def task_done(name: str, metrics: dict[str, float]) -> None:
+        """Print and save each task as it finishes: a long run shows progress and keeps what it measured."""
+        results[name] = metrics
+        print(f"{name}: Spearman {metrics['spearman']:.2f}", flush=True)
+        if args.output:
+            save_results(results, args.output)
+
     if suite is not None:
-        sts_results = suite(model)
+        sts_results = suite(model, on_task=task_done)
         results.update(sts_results)
         print(f"\nSTS ({args.sts_variant} files), Spearman correlation ×100:\n")
         print(format_sts_table(sts_results))
@@ -92,7 +109,8 @@ def _evaluators(args: argparse.Namespace) -> tuple[Any, Any]:
     suite = retrieval = None
     if args.sts:
         suite = STSSuite.from_data_dir(
-            args.sts, variant=args.sts_variant, batch_size=args.batch_size, show_progress_bar=progress
+            args.sts, variant=args.sts_variant, tasks=args.tasks, batch_size=args.batch_size,
+            show_progress_bar=progress,
         )
     if args.retrieval:
         retrieval = RetrievalEvaluator(

@@ -21,11 +21,13 @@ from contrasent.evaluation.retrieval import (
 )
 from contrasent.evaluation.retrieval_data import Document, RetrievalData, read_beir, retrieval_from_datasets
 from contrasent.evaluation.sts import (
+    STS_TASKS,
     STSEvaluator,
     STSSuite,
     aggregate_subsets,
     correlations,
     format_sts_table,
+    resolve_tasks,
 )
 from contrasent.evaluation.sts_data import (
     STSData,
@@ -38,6 +40,7 @@ from contrasent.evaluation.sts_data import (
 
 __all__ = [
     "DEFAULT_K_VALUES",
+    "STS_TASKS",
     "DataFormatError",
     "Document",
     "RetrievalData",
@@ -57,6 +60,7 @@ __all__ = [
     "read_sts_subset",
     "read_sts_year",
     "read_stsb",
+    "resolve_tasks",
     "retrieval_from_datasets",
     "save_results",
     "sts_from_dataset",

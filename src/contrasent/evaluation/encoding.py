@@ -26,7 +26,7 @@ def encode_texts(
     """Encode ``texts`` with ``model`` and return a float32 array of shape ``(len(texts), dim)``.
 
     Each distinct text is encoded once; texts are sent longest first, ``batch_size`` at a time (little
-    padding per batch), with a progress bar over the batches.
+    padding per batch), with a progress bar counting the texts and their rate.
 
     Raises:
         TypeError: ``model`` has no ``encode`` method.
@@ -43,8 +43,9 @@ def encode_texts(
     from tqdm.auto import tqdm
 
     embeddings: np.ndarray | None = None
-    starts = range(0, len(order), batch_size)
-    for start in tqdm(starts, desc=desc, disable=not show_progress_bar, unit="batch"):
+    # counts texts (not batches) with their rate, so a long encoding says how far it is and how fast it goes
+    progress = tqdm(total=len(unique), desc=desc, disable=not show_progress_bar, unit="text")
+    for start in range(0, len(order), batch_size):
         batch_index = order[start : start + batch_size]
         batch = [unique[i] for i in batch_index]
         output = encode_array(model, batch, batch_size=batch_size, show_progress_bar=False)
@@ -53,6 +54,8 @@ def encode_texts(
         if embeddings is None:
             embeddings = np.empty((len(unique), output.shape[1]), dtype=np.float32)
         embeddings[batch_index] = output
+        progress.update(len(batch))
+    progress.close()
     if embeddings is None:
         raise ValueError("no texts to encode")
     return embeddings[[position[text] for text in texts]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -22,7 +23,13 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str
 
 
 def save_results(results: Mapping[str, Mapping[str, float]], path: str | Path) -> None:
-    """Write ``task -> {metric: value}`` as indented JSON (e.g. ``results["STS12"]["spearman"]``)."""
+    """Write ``task -> {metric: value}`` as indented JSON (e.g. ``results["STS12"]["spearman"]``).
+
+    Atomically (a sibling temporary file renamed over ``path``): results written task by task are never
+    left half-written by a stopped run.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    partial.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, path)

@@ -17,7 +17,7 @@ Reference: Gao, Yao, Chen. SimCSE: Simple Contrastive Learning of Sentence Embed
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,25 @@ from contrasent.search.topk import l2_normalize
 
 #: Data variants of the STS suite: which copies of the files under the data folder to read.
 STS_VARIANTS = ("senteval", "raw")
+#: The tasks of :meth:`STSSuite.from_data_dir`, in the SimCSE paper's order.
+STS_TASKS = ("STS12", "STS13", "STS14", "STS15", "STS16", "STS-B", "SICK-R")
+#: Other names users know the tasks by (MTEB's), lower-cased -> ours.
+TASK_ALIASES = {"stsbenchmark": "STS-B", "stsb": "STS-B", "sts-b": "STS-B", "sickr": "SICK-R",
+                "sick-r": "SICK-R", "sick": "SICK-R", **{task.lower(): task for task in STS_TASKS[:5]}}
+
+
+def resolve_tasks(names: Sequence[str] | None) -> tuple[str, ...]:
+    """Task names as given (``STSBenchmark``, ``sick-r``, ``STS12``, ...) -> ours, in the paper's order;
+    ``None`` -> all 7. Raises a ``ValueError`` naming an unknown task and the valid names."""
+    if names is None:
+        return STS_TASKS
+    wanted = set()
+    for name in names:
+        task = TASK_ALIASES.get(name.lower())
+        if task is None:
+            raise ValueError(f"unknown STS task {name!r}; the tasks are {', '.join(STS_TASKS)}")
+        wanted.add(task)
+    return tuple(task for task in STS_TASKS if task in wanted)
 
 
 def correlations(similarities: np.ndarray, gold: np.ndarray) -> dict[str, float]:
@@ -162,7 +181,9 @@ class STSSuite:
         self.evaluators = evaluators
 
     @classmethod
-    def from_data_dir(cls, data_dir: str | Path, variant: str = "senteval", **kwargs: Any) -> STSSuite:
+    def from_data_dir(
+        cls, data_dir: str | Path, variant: str = "senteval", tasks: Sequence[str] | None = None, **kwargs: Any
+    ) -> STSSuite:
         """STS12-16 (pooled "all"), STS-B test and SICK-R test, read from a folder laid out like
         ``../shared/data`` (``senteval_sts/``, ``stsbenchmark/``, ``sick/``).
 
@@ -170,20 +191,19 @@ class STSSuite:
             data_dir: the data folder.
             variant: ``"senteval"`` (default) reads SentEval's processed copies, the files that SentEval,
                 and so SimCSE's published evaluation, read; ``"raw"`` the original releases.
+            tasks: a subset of :data:`STS_TASKS` (MTEB's names such as ``STSBenchmark`` are accepted);
+                default all 7. Only their files are read.
             **kwargs: passed to each :class:`STSEvaluator` (``batch_size``, ``show_progress_bar``).
         """
         data_dir = Path(data_dir)
         folder = _variant_folder(variant)
-        evaluators = [
-            STSEvaluator(
-                read_sts_year(data_dir / "senteval_sts" / folder / f"{year}-en-test"), year, **kwargs
-            )
-            for year in ("STS12", "STS13", "STS14", "STS15", "STS16")
-        ]
-        evaluators.append(STSEvaluator(read_stsb(_stsb_path(data_dir, "test", variant)), "STS-B", **kwargs))
-        sick = read_sick(data_dir / "sick" / folder / "SICK_test_annotated.txt")
-        evaluators.append(STSEvaluator(sick, "SICK-R", **kwargs))
-        return cls(evaluators)
+        readers = {
+            **{year: lambda year=year: read_sts_year(data_dir / "senteval_sts" / folder / f"{year}-en-test")
+               for year in STS_TASKS[:5]},
+            "STS-B": lambda: read_stsb(_stsb_path(data_dir, "test", variant)),
+            "SICK-R": lambda: read_sick(data_dir / "sick" / folder / "SICK_test_annotated.txt"),
+        }
+        return cls([STSEvaluator(readers[task](), task, **kwargs) for task in resolve_tasks(tasks)])
 
     @classmethod
     def dev(cls, data_dir: str | Path, variant: str = "senteval", **kwargs: Any) -> STSSuite:
@@ -193,9 +213,25 @@ class STSSuite:
         sick = read_sick(data_dir / "sick" / _variant_folder(variant) / "SICK_trial.txt")
         return cls([STSEvaluator(stsb, "STS-B-dev", **kwargs), STSEvaluator(sick, "SICK-R-dev", **kwargs)])
 
-    def __call__(self, model: Encoder, output_path: str | Path | None = None) -> dict[str, dict[str, float]]:
-        """``task -> metrics`` and ``"avg"``; also written to ``output_path`` as JSON if given."""
-        results = {evaluator.name: evaluator(model) for evaluator in self.evaluators}
+    def __call__(
+        self,
+        model: Encoder,
+        output_path: str | Path | None = None,
+        on_task: Callable[[str, dict[str, float]], None] | None = None,
+    ) -> dict[str, dict[str, float]]:
+        """``task -> metrics`` and ``"avg"``.
+
+        Each task's result is handed to ``on_task(name, metrics)`` and, with ``output_path``, written there
+        as soon as the task finishes (a long run that is stopped keeps what it measured); the average
+        comes last.
+        """
+        results: dict[str, dict[str, float]] = {}
+        for evaluator in self.evaluators:
+            results[evaluator.name] = evaluator(model)
+            if on_task is not None:
+                on_task(evaluator.name, results[evaluator.name])
+            if output_path is not None:
+                save_results(results, output_path)
         results["avg"] = {
             measure: sum(round(metrics[measure], 2) for metrics in results.values()) / len(results)
             for measure in ("spearman", "pearson")

@@ -214,7 +214,7 @@ class SentenceEncoder(nn.Module):
             # Longest first, as sentence-transformers orders them: memory peaks with the first batch.
             batches = length_sorted_chunks([len(ids) for ids in token_ids], batch_size, longest_first=True)
             pad_id = pad_token_id(self.tokenizer)
-            progress = _progress_bar(len(batches), len(texts), show_progress_bar)
+            progress = _progress_bar(len(texts), show_progress_bar)
             was_training = self.training
             self.eval()
             try:
@@ -225,7 +225,7 @@ class SentenceEncoder(nn.Module):
                         inputs = pad([token_ids[i] for i in batch], pad_id)
                         input_ids, attention_mask = inputs["input_ids"].to(device), inputs["attention_mask"].to(device)
                         result[batch] = self(input_ids, attention_mask).float()
-                        progress.update(1)
+                        progress.update(len(batch))
             finally:
                 self.train(was_training)
                 progress.close()
@@ -370,11 +370,12 @@ class _NoProgress:
         pass
 
 
-def _progress_bar(total_batches: int, num_texts: int, show: bool | None) -> Any:
+def _progress_bar(num_texts: int, show: bool | None) -> Any:
+    """A bar counting the encoded texts and their rate (texts/s, the figure users compare)."""
     if show is False or (show is None and num_texts < _PROGRESS_BAR_MIN_TEXTS):
         return _NoProgress()
     from tqdm.auto import tqdm
 
     # disable=None hides the bar when stderr is not a terminal (logs of batch jobs stay clean).
-    return tqdm(total=total_batches, desc="Encoding", unit="batch", disable=None if show is None else False)
+    return tqdm(total=num_texts, desc="Encoding", unit="text", disable=None if show is None else False)
 

@@ -126,11 +126,13 @@ class SemanticIndex:
         texts: Iterable[str],
         model: SentenceEncoder | str | os.PathLike,
         ids: Iterable[Any] | None = None,
+        show_progress_bar: bool | None = None,
         **options: Any,
     ) -> SemanticIndex:
-        """Encode ``texts`` (a list, or a ``datasets`` column) with ``model`` into a new index."""
+        """Encode ``texts`` (a list, or a ``datasets`` column) with ``model`` into a new index
+        (``show_progress_bar``: see :meth:`add`; ``options``: the constructor's)."""
         index = cls(model, **options)
-        index.add(texts, ids)
+        index.add(texts, ids, show_progress_bar=show_progress_bar)
         return index
 
     @classmethod
@@ -153,6 +155,7 @@ class SemanticIndex:
         texts: Iterable[str],
         ids: Iterable[Any] | None = None,
         embeddings: np.ndarray | None = None,
+        show_progress_bar: bool | None = None,
     ) -> None:
         """Add documents.
 
@@ -162,6 +165,8 @@ class SemanticIndex:
                 running position (0, 1, 2 ... across calls).
             embeddings: (len(texts), dim) precomputed embeddings of ``texts`` under this index's model;
                 default: encode them.
+            show_progress_bar: a bar counting the encoded texts and their rate; ``None`` shows it for
+                long inputs on a terminal (the encoder's rule).
         """
         texts = list(texts)
         for position, text in enumerate(texts):
@@ -177,7 +182,8 @@ class SemanticIndex:
         if duplicates:
             raise ValueError(f"duplicate ids {duplicates[:5]}{' ...' if len(duplicates) > 5 else ''}: ids must be unique")
         if embeddings is None:
-            embeddings = self._encode(texts) if texts else np.zeros((0, self.dim), np.float32)
+            embeddings = (self._encode(texts, show_progress_bar) if texts
+                          else np.zeros((0, self.dim), np.float32))
         else:
             embeddings = np.asarray(embeddings, dtype=np.float32)
             if embeddings.shape != (len(texts), self.dim):
@@ -284,9 +290,10 @@ class SemanticIndex:
             self._faiss.add(self.embeddings[self._faiss.ntotal:])
         return self._faiss
 
-    def _encode(self, texts: list[str]) -> np.ndarray:
+    def _encode(self, texts: list[str], show_progress_bar: bool | None = False) -> np.ndarray:
         return np.asarray(self.model.encode(
             texts, batch_size=self.batch_size, normalize=True if self.similarity == "cosine" else None,
+            show_progress_bar=show_progress_bar,
         ))
 
     # ------------------------------------------------------------------------------------------------
