@@ -44,6 +44,12 @@ class RecipeError(ValueError):
     """A setup error of the user's (arguments, files, folders): printed as one line, without a traceback."""
 
 
+def check_positive(flag: str, value: int | None) -> None:
+    """Refuse, when the arguments are parsed, a count that is not a positive integer (``None``: not given)."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+        raise RecipeError(f"--{flag} must be a positive integer, got {value!r}")
+
+
 @dataclass
 class ModelArguments:
     model_name_or_path: str | None = field(default=None, metadata={
@@ -60,6 +66,9 @@ class ModelArguments:
                 "model's own. Training truncates at --max_seq_length instead (SimCSE trains at 32 and is "
                 "used at full length)."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow a Hub model's own code to run."})
+
+    def __post_init__(self) -> None:
+        check_positive("inference_max_seq_length", self.inference_max_seq_length)
 
 
 @dataclass
@@ -83,6 +92,9 @@ class DataArguments:
     overwrite_output_dir: bool = field(default=False, metadata={
         "help": "Start over in an output_dir that holds a finished run or checkpoints of an earlier one "
                 "(its checkpoints are deleted; the old model stays until the new one replaces it)."})
+
+    def __post_init__(self) -> None:
+        check_positive("max_train_samples", self.max_train_samples)
 
 
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -213,6 +225,17 @@ def sts_evaluator(path: str, name: str):
                             if metric in ("spearman", "pearson")}
 
 
+def check_inference_length(encoder: Any, length: int | None) -> None:
+    """Refuse an ``--inference_max_seq_length`` the model has no positions for: the saved model could not
+    embed a text that long."""
+    from contrasent.training.setup import position_limit
+
+    limit = position_limit(encoder)
+    if length is not None and limit is not None and length > limit:
+        raise RecipeError(f"--inference_max_seq_length {length} is more than the model's {limit} positions; "
+                          f"give at most {limit}")
+
+
 def resume_point(training_args: Any) -> str | None:
     """``--resume_from_checkpoint last`` (or ``true``): the newest complete checkpoint of output_dir, if any."""
     from contrasent.training.checkpoints import last_complete_checkpoint
@@ -277,6 +300,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # model keeps its own inference length, which is saved with it.
     encoder = SentenceEncoder.from_pretrained(model_path, trust_remote_code=model_args.trust_remote_code,
                                               **overrides)
+    check_inference_length(encoder, model_args.inference_max_seq_length)
     output_dir = Path(training_args.output_dir)
     training_args.output_dir = data_args.checkpoint_dir or f"{output_dir}-checkpoints"
     # every process checks (so that all stop together), one deletes

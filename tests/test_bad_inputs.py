@@ -72,11 +72,11 @@ def test_unknown_loss_lists_valid_names(encoder, tmp_path) -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"temperature": 0.0}, r"temperature must be > 0, got 0.0"),
-        ({"loss_kwargs": "{margin: 1}"}, r"loss_kwargs must be a JSON object, got '\{margin: 1\}'"),
-        ({"loss_kwargs": "[1]"}, r"loss_kwargs must be a JSON object, got '\[1\]'"),
-        ({"score_range": [5.0, 0.0]}, r"score_range must be two numbers low high, got \[5.0, 0.0\]"),
-        ({"max_seq_length": 0}, r"max_seq_length must be a positive integer, got 0"),
+        ({"temperature": 0.0}, r"--temperature must be a finite number > 0, got 0.0"),
+        ({"loss_kwargs": "{margin: 1}"}, r"--loss_kwargs must be a JSON object, got '\{margin: 1\}'"),
+        ({"loss_kwargs": "[1]"}, r"--loss_kwargs must be a JSON object, got '\[1\]'"),
+        ({"score_range": [5.0, 0.0]}, r"--score_range must be two finite numbers low < high, got \[5.0, 0.0\]"),
+        ({"max_seq_length": 0}, r"--max_seq_length must be a positive integer, got 0"),
     ],
 )
 def test_bad_training_arguments(tmp_path, overrides, message) -> None:

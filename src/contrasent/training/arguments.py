@@ -8,6 +8,8 @@ from typing import Any
 
 from transformers import TrainingArguments
 
+from contrasent.training.argument_checks import check_training_arguments
+
 BATCH_SAMPLERS = ("random", "no_duplicates", "group_by_label")
 
 
@@ -47,6 +49,11 @@ class ContrastiveTrainingArguments(TrainingArguments):
       an exponential moving average of the encoder (MoCo), updated as ``θ_m ← m·θ_m + (1 − m)·θ`` after
       every optimizer step; ``None`` (default) = no momentum encoder.
 
+    Every numeric argument is checked when the arguments are parsed
+    (:mod:`contrasent.training.argument_checks`): a value that cannot be right raises a ``ValueError``
+    naming the flag. A ``max_seq_length`` beyond the model's positions is capped, with a warning, when
+    the trainer is built.
+
     ``remove_unused_columns`` defaults to ``False``: the collator tokenizes raw text columns itself.
     ``optim`` defaults to ``adamw_torch_fused``: the AdamW update of ``adamw_torch`` in one fused kernel
     (CPU and GPU), much faster on CPU.
@@ -84,27 +91,12 @@ class ContrastiveTrainingArguments(TrainingArguments):
     optim: str = field(default="adamw_torch_fused", metadata={"help": "Optimizer (transformers' names)."})
 
     def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.temperature is not None and self.temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
-        if self.max_seq_length <= 0:
-            raise ValueError(f"max_seq_length must be a positive integer, got {self.max_seq_length}")
-        if self.mini_batch_size is not None and self.mini_batch_size <= 0:
-            raise ValueError(f"mini_batch_size must be a positive integer or None, got {self.mini_batch_size}")
+        # before transformers' own checks: several of its errors (or none) would hide the flag at fault
         if self.batch_sampler not in BATCH_SAMPLERS:
-            raise ValueError(f"batch_sampler must be one of {', '.join(BATCH_SAMPLERS)}, got {self.batch_sampler!r}")
-        if self.samples_per_label < 2:
-            raise ValueError(f"samples_per_label must be >= 2, got {self.samples_per_label}")
-        for name in ("false_negative_margin", "false_negative_relative_margin"):
-            if getattr(self, name) is not None and getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0 or None, got {getattr(self, name)}")
-        if self.queue_size < 0:
-            raise ValueError(f"queue_size must be >= 0, got {self.queue_size}")
-        if self.momentum is not None and not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1) or None, got {self.momentum}")
+            raise ValueError(f"--batch_sampler must be one of {', '.join(BATCH_SAMPLERS)}, got {self.batch_sampler!r}")
+        check_training_arguments(self)
         self.parsed_loss_kwargs()  # fail at parse time, not at step 1
-        if self.score_range is not None and (len(self.score_range) != 2 or self.score_range[0] > self.score_range[1]):
-            raise ValueError(f"score_range must be two numbers low high, got {self.score_range}")
+        super().__post_init__()
 
     def parsed_loss_kwargs(self) -> dict[str, Any]:
         if not self.loss_kwargs:
@@ -112,7 +104,7 @@ class ContrastiveTrainingArguments(TrainingArguments):
         try:
             values = json.loads(self.loss_kwargs)
         except json.JSONDecodeError as error:
-            raise ValueError(f"loss_kwargs must be a JSON object, got {self.loss_kwargs!r} ({error.msg})") from None
+            raise ValueError(f"--loss_kwargs must be a JSON object, got {self.loss_kwargs!r} ({error.msg})") from None
         if not isinstance(values, dict):  # a malformed string value, not an argument of the wrong type
-            raise ValueError(f"loss_kwargs must be a JSON object, got {self.loss_kwargs!r}")  # noqa: TRY004
+            raise ValueError(f"--loss_kwargs must be a JSON object, got {self.loss_kwargs!r}")  # noqa: TRY004
         return values

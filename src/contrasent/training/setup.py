@@ -4,6 +4,7 @@ layout), the step, the batch sampler; and the setup errors it refuses to start w
 from __future__ import annotations
 
 import inspect
+import logging
 from typing import Any
 
 from torch import nn
@@ -21,6 +22,8 @@ from contrasent.training.loss_inputs import (
 )
 from contrasent.training.queue import MomentumEncoder, NegativeQueue
 from contrasent.training.step import ContrastiveStep
+
+logger = logging.getLogger(__name__)
 
 
 def build_loss(args: ContrastiveTrainingArguments, layout: ColumnLayout) -> nn.Module:
@@ -130,3 +133,25 @@ def freeze_unused_backbone_pooler(model: SentenceEncoder) -> None:
     pooler = getattr(model.backbone, "pooler", None)
     if isinstance(pooler, nn.Module):
         pooler.requires_grad_(False)
+
+
+def position_limit(model: nn.Module) -> int | None:
+    """The most tokens ``model`` can embed: its backbone's position table, or its tokenizer's limit
+    (RoBERTa's table has 2 rows more than usable positions); ``None`` when neither says."""
+    backbone_config = getattr(getattr(model, "backbone", None), "config", None)
+    limits = (getattr(backbone_config, "max_position_embeddings", None),
+              getattr(getattr(model, "tokenizer", None), "model_max_length", None))
+    # tokenizers without a limit say 1e30
+    usable = [int(limit) for limit in limits if isinstance(limit, int) and 0 < limit < 1_000_000]
+    return min(usable) if usable else None
+
+
+def training_length(model: nn.Module, args: ContrastiveTrainingArguments) -> int:
+    """``args.max_seq_length``, capped (with a warning) at the model's :func:`position_limit`: longer
+    sequences could not be embedded at all."""
+    limit = position_limit(model)
+    if limit is not None and args.max_seq_length > limit:
+        logger.warning("--max_seq_length %d is more than the model's %d positions: training truncates texts at %d "
+                       "tokens", args.max_seq_length, limit, limit)
+        return limit
+    return args.max_seq_length

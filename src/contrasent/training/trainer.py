@@ -46,6 +46,7 @@ from contrasent.training.setup import (
     check_batch_fits,
     check_loss_fits_layout,
     freeze_unused_backbone_pooler,
+    training_length,
 )
 
 Evaluator = Callable[[SentenceEncoder], dict[str, float]]
@@ -92,7 +93,8 @@ class ContrastiveTrainer(Trainer):
             train_dataset = train_dataset.add_column(ROW_ID_COLUMN, list(range(len(train_dataset))))
             loss = loss if loss is not None else build_loss(args, self.layout)
             check_loss_fits_layout(loss, self.layout)
-            data_collator = data_collator or ContrastiveCollator(model.tokenizer, self.layout, args.max_seq_length)
+            data_collator = data_collator or ContrastiveCollator(model.tokenizer, self.layout,
+                                                                 training_length(model, args))
         if isinstance(data_collator, ContrastiveCollator):
             if args.mini_batch_size is not None:
                 # GradCache's chunks are the collator's length-sorted chunks: one forward pass each.

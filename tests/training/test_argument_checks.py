@@ -1,0 +1,119 @@
+"""Settings that cannot be right are refused when the arguments are parsed, naming the flag (issue #15,
+class 4); a training length beyond the model's positions is capped with a warning."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+from pathlib import Path
+
+import datasets
+import pytest
+from transformers import HfArgumentParser
+
+from contrasent import ContrastiveTrainer, ContrastiveTrainingArguments, SentenceEncoder
+
+RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "simcse.py"
+
+BAD_FLAGS = [
+    # the issue's examples
+    (["--temperature", "inf"], "--temperature must be a finite number > 0, got inf"),
+    (["--max_steps", "0"], "--max_steps must be a positive integer, or -1 to train for --num_train_epochs, got 0"),
+    (["--gradient_accumulation_steps", "0"], "--gradient_accumulation_steps must be a positive integer, got 0"),
+    (["--per_device_train_batch_size", "0"], "--per_device_train_batch_size must be a positive integer, got 0"),
+    (["--per_device_train_batch_size", "-4"], "--per_device_train_batch_size must be a positive integer, got -4"),
+    (["--fp16", "true", "--bf16", "true"], "--fp16 and --bf16 cannot both be on"),
+    # the same class: other numbers transformers or contrasent accepted
+    (["--temperature", "nan"], "--temperature must be a finite number > 0, got nan"),
+    (["--max_steps", "-5"], "--max_steps must be a positive integer, or -1"),
+    (["--per_device_eval_batch_size", "0"], "--per_device_eval_batch_size must be a positive integer, got 0"),
+    (["--learning_rate=-1e-5"], "--learning_rate must be a finite number > 0, got -1e-05"),
+    (["--learning_rate", "nan"], "--learning_rate must be a finite number > 0, got nan"),
+    (["--num_train_epochs", "0"], "--num_train_epochs must be a finite number > 0, got 0.0"),
+    (["--num_train_epochs", "inf"], "--num_train_epochs must be a finite number > 0, got inf"),
+    (["--warmup_steps", "1.5"], "--warmup_steps must be 0, an integer number of steps, or a fraction in (0, 1)"),
+    (["--weight_decay", "nan"], "--weight_decay must be a finite number >= 0, got nan"),
+    (["--adam_beta2", "1"], "--adam_beta2 must be a number in [0, 1), got 1.0"),
+    (["--adam_epsilon", "0"], "--adam_epsilon must be a finite number > 0, got 0.0"),
+    (["--max_grad_norm", "-1"], "--max_grad_norm must be a finite number >= 0, got -1.0"),
+    (["--logging_steps", "-1"], "--logging_steps must be a positive integer, or a fraction of the total steps"),
+    (["--save_strategy", "steps", "--save_steps", "0"], "--save_steps must be a positive integer, or a fraction"),
+    (["--eval_strategy", "steps", "--eval_steps", "0"], "--eval_steps must be a positive integer, or a fraction"),
+    (["--save_total_limit", "0"], "--save_total_limit must be a positive integer, got 0"),
+    (["--seed", "-1"], "--seed must be an integer in [0, 2**32), got -1"),
+    (["--dataloader_num_workers", "-1"], "--dataloader_num_workers must be an integer >= 0, got -1"),
+    (["--eval_accumulation_steps", "0"], "--eval_accumulation_steps must be a positive integer, got 0"),
+    (["--fp16_full_eval", "true", "--bf16_full_eval", "true"], "--fp16_full_eval and --bf16_full_eval cannot both"),
+    # the contrastive flags
+    (["--temperature", "-0.1"], "--temperature must be a finite number > 0, got -0.1"),
+    (["--hard_negative_weight", "inf"], "--hard_negative_weight must be a finite number, got inf"),
+    (["--max_seq_length", "0"], "--max_seq_length must be a positive integer, got 0"),
+    (["--mini_batch_size", "0"], "--mini_batch_size must be a positive integer, got 0"),
+    (["--samples_per_label", "1"], "--samples_per_label must be an integer >= 2, got 1"),
+    (["--batch_sampler", "group_by_label", "--per_device_train_batch_size", "8", "--samples_per_label", "3"],
+     "--per_device_train_batch_size (8) must be a multiple of --samples_per_label (3)"),
+    (["--queue_size", "-1"], "--queue_size must be an integer >= 0, got -1"),
+    (["--momentum", "nan"], "--momentum must be a number in [0, 1), got nan"),
+    (["--momentum", "1"], "--momentum must be a number in [0, 1), got 1.0"),
+    (["--false_negative_margin", "nan"], "--false_negative_margin must be a finite number >= 0, got nan"),
+    (["--false_negative_relative_margin", "1.5"], "--false_negative_relative_margin must be a number in [0, 1)"),
+    (["--score_range", "0", "inf"], "--score_range must be two finite numbers low < high, got [0.0, inf]"),
+    (["--score_range", "1", "1"], "--score_range must be two finite numbers low < high, got [1.0, 1.0]"),
+    (["--loss_kwargs", "{margin: 1}"], "--loss_kwargs must be a JSON object"),
+]
+
+
+@pytest.mark.parametrize(("flags", "message"), BAD_FLAGS, ids=[" ".join(flags) for flags, _ in BAD_FLAGS])
+def test_a_setting_that_cannot_be_right_is_refused_naming_the_flag(tmp_path, flags, message) -> None:
+    parser = HfArgumentParser(ContrastiveTrainingArguments)
+    with pytest.raises(ValueError) as caught:
+        parser.parse_args_into_dataclasses(args=["--output_dir", str(tmp_path), "--report_to", "none", *flags])
+    assert message in str(caught.value)
+
+
+def test_good_settings_pass(tmp_path) -> None:
+    parser = HfArgumentParser(ContrastiveTrainingArguments)
+    (args,) = parser.parse_args_into_dataclasses(args=[
+        "--output_dir", str(tmp_path), "--report_to", "none", "--temperature", "0.05", "--max_steps", "-1",
+        "--warmup_steps", "0.1", "--logging_steps", "0.25", "--momentum", "0", "--score_range", "0", "5",
+        "--batch_sampler", "group_by_label", "--per_device_train_batch_size", "6", "--samples_per_label", "3"])
+    assert args.temperature == 0.05 and args.max_steps == -1
+
+
+def test_a_training_length_beyond_the_models_positions_is_capped_with_a_warning(tiny_bert_dir, tmp_path,
+                                                                                 caplog) -> None:
+    encoder = SentenceEncoder.from_pretrained(tiny_bert_dir)
+    args = ContrastiveTrainingArguments(output_dir=str(tmp_path), max_seq_length=100000, max_steps=1,
+                                        per_device_train_batch_size=2, report_to="none", save_strategy="no")
+    data = datasets.Dataset.from_dict({"text": ["one sentence", "another one"]})
+    with caplog.at_level(logging.WARNING):
+        trainer = ContrastiveTrainer(model=encoder, args=args, train_dataset=data)
+    assert trainer.data_collator.max_length == 512
+    assert "--max_seq_length 100000 is more than the model's 512 positions: training truncates texts at 512" in caplog.text
+
+
+@pytest.fixture(scope="module")
+def recipe():
+    spec = importlib.util.spec_from_file_location("simcse_argument_checks", RECIPE)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--max_train_samples", "0"], "--max_train_samples must be a positive integer, got 0"),
+    (["--inference_max_seq_length", "-1"], "--inference_max_seq_length must be a positive integer, got -1"),
+    (["--max_steps", "0"], "--max_steps must be a positive integer"),
+])
+def test_the_recipe_refuses_bad_numbers_when_parsing(recipe, tmp_path, flags, message) -> None:
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        recipe.parse_arguments(["--output_dir", str(tmp_path), *flags])
+
+
+def test_the_recipe_refuses_an_inference_length_the_model_has_no_positions_for(recipe, tiny_bert_dir) -> None:
+    encoder = SentenceEncoder.from_pretrained(tiny_bert_dir)
+    with pytest.raises(recipe.RecipeError, match=r"--inference_max_seq_length 100000 is more than the model's 512"):
+        recipe.check_inference_length(encoder, 100000)
+    recipe.check_inference_length(encoder, 512)
