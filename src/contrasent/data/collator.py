@@ -21,7 +21,8 @@ import torch
 from contrasent.data.batch import Batch
 from contrasent.data.columns import ColumnLayout
 from contrasent.data.text_ids import text_ids
-from contrasent.models.tokenization import chunked_inputs, pad_token_id, tokenize
+from contrasent.data.truncation import truncated_token_ids
+from contrasent.models.tokenization import chunked_inputs, pad_token_id
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ class ContrastiveCollator:
     :data:`ROW_ID_COLUMN` (the trainer adds it, to name rows in errors).
 
     Texts longer than ``max_length`` tokens are truncated; the first batch that holds one logs a warning.
+    The tokenizer sees only a prefix of each text (:mod:`contrasent.data.truncation`), so a huge text
+    costs no more than one of a few thousand characters.
     """
 
     def __init__(
@@ -64,9 +67,12 @@ class ContrastiveCollator:
         if self.layout.mode == "unsupervised":
             columns = columns * 2  # the same texts twice: dropout makes the two views differ
         texts = [text for column in columns for text in column]
-        token_ids = tokenize(self.tokenizer, texts, self.max_length)
-        if not self.warned_truncation:
-            self._warn_if_truncated(texts, token_ids)
+        token_ids, longer = truncated_token_ids(self.tokenizer, texts, self.max_length)
+        if any(longer) and not self.warned_truncation:
+            longest = max(len(text) for text, cut in zip(texts, longer) if cut)
+            logger.warning("texts longer than max_seq_length=%d tokens are truncated (one in this batch has %d "
+                           "characters); this warning is shown once", self.max_length, longest)
+            self.warned_truncation = True
         chunk_size = self.chunk_size or (len(texts) if self.padding_free else len(rows))
         chunks, restore = chunked_inputs(token_ids, chunk_size, self.pad_id, self.padding_free)
         return Batch(
@@ -80,16 +86,3 @@ class ContrastiveCollator:
     @staticmethod
     def _column(rows: Sequence[dict[str, Any]], name: str | None, dtype: torch.dtype) -> torch.Tensor | None:
         return None if name is None else torch.tensor([row[name] for row in rows], dtype=dtype)
-
-    def _warn_if_truncated(self, texts: list[str], token_ids: list[list[int]]) -> None:
-        """Warn once when a text was cut: only texts that reached the limit are tokenized again, in full."""
-        at_limit = [text for text, ids in zip(texts, token_ids) if len(ids) >= self.max_length]
-        if not at_limit:
-            return
-        full = self.tokenizer(at_limit, truncation=False, return_attention_mask=False,
-                              return_token_type_ids=False)["input_ids"]
-        longest = max(len(ids) for ids in full)
-        if longest > self.max_length:
-            logger.warning("texts longer than max_seq_length=%d tokens are truncated (one in this batch has %d); "
-                           "this warning is shown once", self.max_length, longest)
-            self.warned_truncation = True
