@@ -51,16 +51,18 @@ def test_batch_larger_than_the_dataset(encoder, tmp_path) -> None:
 def test_score_outside_the_declared_range(encoder, tmp_path) -> None:
     columns = {"s1": ["a", "b", "c", "d"], "s2": ["e", "f", "g", "h"], "score": [1.0, 2.0, 7.5, 0.0]}
     message = trainer_error(encoder, tmp_path, columns, score_range=[0.0, 5.0])
-    assert "row 2, column 'score': 7.5 is outside the declared score range [0.0, 5.0]" in message
+    assert "train_dataset[2], column 'score': 7.5 is outside the declared score range [0.0, 5.0]" in message
 
 
-def test_misspelled_label_column_is_pointed_out(encoder, tmp_path) -> None:
-    message = trainer_error(encoder, tmp_path, {"text": ["a", "b", "c", "d"], "lable": [0, 0, 1, 1]})
-    assert "row 0, column 'lable': expected a string, got int (0); if it holds labels or scores, name it 'label'" in message
+@pytest.mark.parametrize("labels", [[0, 0, 1, 1], ["0", "0", "1", "1"]])  # as a data set holds them, as csv reads them
+def test_misspelled_label_column_is_pointed_out(encoder, tmp_path, labels) -> None:
+    message = trainer_error(encoder, tmp_path, {"text": ["a", "b", "c", "d"], "lable": labels})
+    assert "train_dataset: column 'lable' holds numbers (" in message and "(did you mean 'label'?)" in message
+    assert "it is used as the positive of 'pairs' data (anchor 'text', positive 'lable')" in message
 
 
 def test_loss_that_the_columns_cannot_feed(encoder, tmp_path) -> None:
-    message = trainer_error(encoder, tmp_path, {"a": ["x", "y", "z", "w"], "b": ["1", "2", "3", "4"]}, loss="cosent")
+    message = trainer_error(encoder, tmp_path, {"a": ["x", "y", "z", "w"], "b": ["p", "q", "r", "s"]}, loss="cosent")
     assert "loss CoSENT takes 'scored_pairs' inputs, which 'pairs' data (columns ['a', 'b']) cannot provide" in message
 
 

@@ -119,7 +119,7 @@ def test_nan_embeddings_stop_training_naming_step_and_rows(tiny_bert_dir, wiki_f
     args = ContrastiveTrainingArguments(output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=16,
                                         report_to="none", save_strategy="no", disable_tqdm=True)
     with pytest.raises(FloatingPointError, match=r"step 1: the encoder produced NaN or inf embeddings "
-                                                 r"\(dataset rows \[5\]\); training stopped"):
+                                                 r"\(train_dataset\[5\]\); training stopped"):
         ContrastiveTrainer(model=encoder, args=args, train_dataset=dataset).train()
 
 

@@ -10,16 +10,29 @@ text_a, text_b, ``label`` (1 similar, 0 no) ``pair_labels``   MarginContrastive
 text_a, text_b, ``score``                   ``scored_pairs``  CoSENT
 =========================================  ================  =====================================
 
-Text columns are all columns other than the label or score column, in dataset order.
+Text columns are all columns other than the label or score column, in dataset order; in ``pairs`` mode,
+columns named for their role come in role order whatever their order in the file: the anchor
+(``anchor``, ``query``, ``sent0``), the positive (``positive``, ``pos``, ``sent1``), other columns, then
+the hard negatives (``negative``, ``neg``, ``hard_neg``, ``negative_1`` ...), with a warning when that
+changes the order.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+logger = logging.getLogger(__name__)
+
 LABEL_COLUMNS = ("label", "labels")
 SCORE_COLUMNS = ("score", "scores")
+# text columns named for their role in pairs mode; ROLE_NAMES are those a misspelling is checked against
+ANCHOR_COLUMNS = ("anchor", "query", "sent0")
+POSITIVE_COLUMNS = ("positive", "pos", "sent1")
+NEGATIVE_COLUMN = re.compile(r"^(negative|neg|hard_neg|hard_negative)(_?\d+)?$")
+ROLE_NAMES = ("anchor", "positive", "negative", "query")
 
 DEFAULT_LOSS = {
     "unsupervised": "infonce",
@@ -88,4 +101,22 @@ def infer_layout(columns: Sequence[str], source: str = "training data") -> Colum
             raise ValueError(f"{source}: a {scores[0]!r} column goes with exactly 2 text columns "
                              f"(text_a, text_b, score); got text columns {list(texts)}")
         return ColumnLayout("scored_pairs", texts, score_column=scores[0])
-    return ColumnLayout("unsupervised" if len(texts) == 1 else "pairs", texts)
+    if len(texts) == 1:
+        return ColumnLayout("unsupervised", texts)
+    return ColumnLayout("pairs", _in_role_order(texts, source))
+
+
+def _in_role_order(texts: tuple[str, ...], source: str) -> tuple[str, ...]:
+    """Anchor, positive, unnamed columns, hard negatives: a file's column order is not always its author's."""
+    def rank(name: str) -> int:
+        if name in ANCHOR_COLUMNS:
+            return 0
+        if name in POSITIVE_COLUMNS:
+            return 1
+        return 3 if NEGATIVE_COLUMN.match(name) else 2
+
+    ordered = tuple(sorted(texts, key=rank))  # stable: the file's order among equals
+    if ordered != texts:
+        logger.warning("%s: columns %s are taken in the order of their roles: %s (anchor, positive, "
+                       "hard negatives)", source, list(texts), list(ordered))
+    return ordered

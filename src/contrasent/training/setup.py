@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from torch import nn
@@ -75,9 +76,13 @@ def gathers(args: ContrastiveTrainingArguments) -> bool:
     return world_size() > 1 if args.gather_across_devices is None else args.gather_across_devices
 
 
-def build_step(model: nn.Module, args: ContrastiveTrainingArguments, loss: nn.Module) -> ContrastiveStep:
+def build_step(
+    model: nn.Module, args: ContrastiveTrainingArguments, loss: nn.Module,
+    row_names: Callable[[Sequence[int]], str] | None = None,
+) -> ContrastiveStep:
     """The :class:`~contrasent.training.step.ContrastiveStep` that ``args`` describe, with the negative queue
-    and momentum encoder they ask for (refused for a loss that cannot use them)."""
+    and momentum encoder they ask for (refused for a loss that cannot use them); ``row_names`` names the
+    rows of a failing step."""
     queue = momentum_encoder = None
     if args.queue_size:
         if "extra_candidates" not in optional_inputs(loss):
@@ -93,7 +98,8 @@ def build_step(model: nn.Module, args: ContrastiveTrainingArguments, loss: nn.Mo
     masking = FalseNegativeMasking(duplicates=args.mask_duplicates, margin=args.false_negative_margin,
                                    relative_margin=args.false_negative_relative_margin)
     return ContrastiveStep(loss, gather=gathers(args), masking=masking, queue=queue,
-                           momentum_encoder=momentum_encoder, cache_gradients=args.mini_batch_size is not None)
+                           momentum_encoder=momentum_encoder, cache_gradients=args.mini_batch_size is not None,
+                           row_names=row_names)
 
 
 def check_batch_fits(dataset: Any, args: ContrastiveTrainingArguments) -> None:

@@ -26,6 +26,7 @@ A plain PyTorch loop trains with it as the Trainer does::
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -48,6 +49,8 @@ class ContrastiveStep:
         queue: past embeddings handed to a loss that accepts ``extra_candidates``; fed after each step.
         momentum_encoder: encodes views 1.. (positives, negatives) in training (MoCo).
         cache_gradients: GradCache over the batch's chunks in training (see the module docstring).
+        row_names: names dataset rows (by their ``Batch.row_ids``) in errors, e.g. with their file and
+            line (:meth:`contrasent.data.row_sources.RowSource.rows`); default ``"dataset rows [...]"``.
 
     :attr:`geometry` holds the alignment and uniformity of the training batches since the last
     :meth:`GeometryLog.pop_means`.
@@ -62,8 +65,10 @@ class ContrastiveStep:
         queue: NegativeQueue | None = None,
         momentum_encoder: MomentumEncoder | None = None,
         cache_gradients: bool = False,
+        row_names: Callable[[Sequence[int]], str] | None = None,
     ) -> None:
         self.loss = loss
+        self.row_names = row_names
         self.gather = gather
         self.masking = masking or FalseNegativeMasking()
         self.queue = queue
@@ -99,7 +104,7 @@ class ContrastiveStep:
     ) -> Tensor:
         """(V·B, d) view-major embeddings of this process's rows -> the loss of the (global) batch."""
         views = embeddings.view(batch.num_views, -1, embeddings.shape[-1])  # (V, B, d)
-        check_finite(views, batch, "the encoder produced NaN or inf embeddings", step_number)
+        check_finite(views, batch, "the encoder produced NaN or inf embeddings", step_number, self.row_names)
         if training:
             self.geometry.record(views)
             if self.momentum_encoder is not None:
@@ -109,15 +114,18 @@ class ContrastiveStep:
             views, batch = gather_step(views, batch)
         extra = candidate_inputs(self.loss, views, batch.text_ids, self.masking, self.queue)
         loss = self.loss(*arranged_inputs(self.loss, views, batch), **extra)
-        check_finite(loss.reshape(1, 1, 1), batch, "the loss is NaN or inf", step_number)
+        check_finite(loss.reshape(1, 1, 1), batch, "the loss is NaN or inf", step_number, self.row_names)
         if training and self.queue is not None:  # after the loss: a batch is not its own queue entry
             self.queue.enqueue(views[1:].flatten(0, 1).detach(), batch.text_ids[1:].flatten())
         return loss
 
 
-def check_finite(values: Tensor, batch: Batch, what: str, step_number: int | None = None) -> None:
+def check_finite(
+    values: Tensor, batch: Batch, what: str, step_number: int | None = None,
+    row_names: Callable[[Sequence[int]], str] | None = None,
+) -> None:
     """Stop at the first non-finite value with a ``FloatingPointError`` naming the step (when given) and the
-    dataset rows of the batch it came from.
+    dataset rows of the batch it came from (with ``row_names``, e.g. by file and line).
 
     ``values``: (V, B, ...) per-row values, or (1, 1, 1) for a batch-level value such as the loss.
     """
@@ -125,12 +133,13 @@ def check_finite(values: Tensor, batch: Batch, what: str, step_number: int | Non
     if bool(finite.all()):
         return
     row_ids = batch.row_ids
+    name = row_names or (lambda ids: f"dataset rows {list(ids)}")
     if row_ids is None:
         rows = "rows unknown"
     elif finite.numel() == row_ids.numel():
-        rows = f"dataset rows {row_ids[~finite].tolist()}"
+        rows = name(row_ids[~finite].tolist())
     else:
-        rows = f"batch of dataset rows {row_ids.tolist()}"
+        rows = f"batch of {name(row_ids.tolist())}"
     step = f"step {step_number}: " if step_number is not None else ""
     raise FloatingPointError(f"{step}{what} ({rows}); training stopped")
 

@@ -33,6 +33,7 @@ from transformers.trainer_utils import IntervalStrategy
 from contrasent.data.batch import Batch
 from contrasent.data.collator import ROW_ID_COLUMN, ContrastiveCollator
 from contrasent.data.columns import ColumnLayout, infer_layout
+from contrasent.data.row_sources import row_source
 from contrasent.data.validation import validate_training_data
 from contrasent.hardware import warn_if_bfloat16_is_emulated
 from contrasent.models.encoder import SentenceEncoder
@@ -85,7 +86,9 @@ class ContrastiveTrainer(Trainer):
         if not isinstance(args, ContrastiveTrainingArguments):
             raise TypeError(f"args must be ContrastiveTrainingArguments, got {type(args).__name__}")
         self.layout: ColumnLayout | None = None
+        rows = None
         if train_dataset is not None:
+            rows = row_source(train_dataset, "train_dataset")  # file lines, when read by load_training_file
             self.layout = infer_layout(train_dataset.column_names, source="train_dataset")
             validate_training_data(train_dataset, self.layout, source="train_dataset", score_range=args.score_range)
             check_batch_fits(train_dataset, args)
@@ -114,7 +117,7 @@ class ContrastiveTrainer(Trainer):
         if args.bf16 and self.args.device.type == "cpu":
             warn_if_bfloat16_is_emulated("training with bf16=True")
         self.evaluator = evaluator
-        self.contrastive_step = build_step(model, args, loss)
+        self.contrastive_step = build_step(model, args, loss, row_names=rows.rows if rows else None)
         if self.contrastive_step.momentum_encoder is not None:
             self.add_callback(_MomentumUpdate(self))
 
