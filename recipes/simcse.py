@@ -199,8 +199,9 @@ def load_training_data(data_args: DataArguments) -> Any:
         except Exception as error:  # offline, unknown id, gated: one message with the way out
             raise RecipeError(f"could not load dataset {data_args.dataset_name!r} from the Hub "
                               f"({type(error).__name__}: {error}); pass a local file with --train_file") from error
-    elif data_args.train_file:
-        dataset = load_training_file(data_args.train_file.format(data_dir=data_args.data_dir))
+    elif data_args.train_file:  # rows keep their file lines, for the errors that name them
+        return load_training_file(data_args.train_file.format(data_dir=data_args.data_dir),
+                                  max_rows=data_args.max_train_samples)
     else:
         raise RecipeError("give --train_file (local file) or --dataset_name (Hub dataset)")
     if data_args.max_train_samples is not None:

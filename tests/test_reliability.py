@@ -48,12 +48,23 @@ def weights(folder: Path) -> dict[str, torch.Tensor]:
     return SentenceEncoder.from_pretrained(folder).state_dict()
 
 
-def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_weights(tiny_bert_dir, wiki_file, tmp_path) -> None:
-    subprocess.run(recipe_command(tiny_bert_dir, wiki_file, tmp_path / "full"), env=environment(), check=True,
-                   capture_output=True, timeout=900)
+def logged_losses(checkpoint: Path) -> list[float]:
+    history = json.loads((checkpoint / "trainer_state.json").read_text())["log_history"]
+    return [entry["loss"] for entry in history if "loss" in entry]
+
+
+# the negative queue and the momentum encoder are checkpointed too (issue #15, class 8)
+@pytest.mark.parametrize("options", [[], ["--queue_size", "40"], ["--momentum", "0.9"],
+                                     ["--queue_size", "40", "--momentum", "0.9"]], ids=["plain", "queue", "momentum",
+                                                                                         "queue+momentum"])
+def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_weights(tiny_bert_dir, wiki_file, tmp_path,
+                                                                       options) -> None:
+    options = [*options, "--logging_steps", "1"]
+    subprocess.run(recipe_command(tiny_bert_dir, wiki_file, tmp_path / "full", *options), env=environment(),
+                   check=True, capture_output=True, timeout=900)
 
     killed = tmp_path / "killed"
-    process = subprocess.Popen(recipe_command(tiny_bert_dir, wiki_file, killed), env=environment(),
+    process = subprocess.Popen(recipe_command(tiny_bert_dir, wiki_file, killed, *options), env=environment(),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
     checkpoints = tmp_path / "killed-checkpoints"  # the recipe keeps checkpoints beside the model folder
@@ -65,11 +76,14 @@ def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_weights(tiny_bert
     assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     assert not (checkpoints / "checkpoint-16").exists()
 
-    subprocess.run(recipe_command(tiny_bert_dir, wiki_file, killed, "--resume_from_checkpoint", "last"),
+    subprocess.run(recipe_command(tiny_bert_dir, wiki_file, killed, *options, "--resume_from_checkpoint", "last"),
                    env=environment(), check=True, capture_output=True, timeout=900)
     full, resumed = weights(tmp_path / "full"), weights(killed)
     for name in full:
         torch.testing.assert_close(resumed[name], full[name], rtol=0, atol=1e-6, msg=name)
+    uninterrupted = logged_losses(tmp_path / "full-checkpoints" / "checkpoint-16")
+    assert len(uninterrupted) == 16
+    assert logged_losses(checkpoints / "checkpoint-16") == pytest.approx(uninterrupted, rel=0, abs=1e-6)
 
 
 def test_half_written_checkpoints_are_never_resumed_from(tmp_path) -> None:

@@ -55,6 +55,16 @@ class NegativeQueue:
     def ids(self) -> Tensor | None:
         return self._ids
 
+    def state_dict(self) -> dict[str, Tensor]:
+        """The stored entries, ``{"embeddings": (q, d), "ids": (q,)}``; empty before the first :meth:`enqueue`."""
+        return {} if self._ids is None else {"embeddings": self._embeddings, "ids": self._ids}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Replace the entries by those of :meth:`state_dict` (the last ``size`` of them)."""
+        self._embeddings = self._ids = None
+        if state:
+            self.enqueue(state["embeddings"], state["ids"])
+
     @torch.no_grad()
     def enqueue(self, embeddings: Tensor, ids: Tensor) -> None:
         if embeddings.ndim != 2 or ids.shape != embeddings.shape[:1]:

@@ -12,7 +12,9 @@ resuming and logging are `transformers.Trainer`'s own; this class overrides only
 * ``log``: adds the alignment and uniformity of the training batches;
 * ``evaluate``: run an evaluator (e.g. STS-B dev Spearman) on the encoder instead of a prediction loop;
 * ``_save`` / ``_load_from_checkpoint`` / ``_load_best_model`` / ``push_to_hub``: the encoder's own
-  folder format and model card.
+  folder format and model card;
+* ``_save_optimizer_and_scheduler`` / ``_load_optimizer_and_scheduler``: also the negative queue and the
+  momentum encoder, so that a resumed run continues exactly (:mod:`contrasent.training.step_state`).
 
 Batches are :class:`~contrasent.data.batch.Batch` objects: accelerate's data loader moves them to the
 device through their ``to`` method.
@@ -49,6 +51,7 @@ from contrasent.training.setup import (
     freeze_unused_backbone_pooler,
     training_length,
 )
+from contrasent.training.step_state import load_step_state, save_step_state
 
 Evaluator = Callable[[SentenceEncoder], dict[str, float]]
 
@@ -234,6 +237,19 @@ class ContrastiveTrainer(Trainer):
         return encoder.push_to_hub(repo_id, private=self.args.hub_private_repo,
                                    token=token or self.args.hub_token, commit_message=commit_message,
                                    save_directory=self.args.output_dir)
+
+    def _save_optimizer_and_scheduler(self, output_dir: str) -> None:
+        """The optimizer and scheduler, and the step's own state: the negative queue and the momentum
+        encoder (:mod:`contrasent.training.step_state`), written before ``trainer_state.json``."""
+        super()._save_optimizer_and_scheduler(output_dir)
+        save_step_state(self.contrastive_step, output_dir, self.args.process_index, self.args.world_size,
+                        main_process=self.args.should_save)
+
+    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        super()._load_optimizer_and_scheduler(checkpoint)
+        if checkpoint is not None:
+            load_step_state(self.contrastive_step, checkpoint, self.args.process_index, self.args.world_size,
+                            self.args.device)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
         _load_encoder_weights(model if model is not None else self.model, resume_from_checkpoint)
