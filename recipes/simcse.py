@@ -26,6 +26,7 @@ half-written by a killed run is skipped). The model keeps the base model's token
 from __future__ import annotations
 
 import difflib
+import gc
 import json
 import logging
 import os
@@ -353,9 +354,13 @@ def cli(argv: list[str]) -> int:
     except (ValueError, TypeError, OSError) as error:
         if debug:
             raise
-        print(f"simcse.py: error: {error}", file=sys.stderr, flush=True)
-        return 1
-    return 0
+        message = f"simcse.py: error: {error}"
+    else:
+        return 0
+    # the progress bars of a training that stopped close (and print) when collected: before the message
+    gc.collect()
+    print(message, file=sys.stderr, flush=True)
+    return 1
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ resuming and logging are `transformers.Trainer`'s own; this class overrides only
 * ``log``: adds the alignment and uniformity of the training batches;
 * ``evaluate``: run an evaluator (e.g. STS-B dev Spearman) on the encoder instead of a prediction loop;
 * ``_save`` / ``_load_from_checkpoint`` / ``_load_best_model`` / ``push_to_hub``: the encoder's own
-  folder format and model card;
+  folder format and model card; ``_save_checkpoint``: `Trainer`'s, with a failed write (a full disk)
+  named (:mod:`contrasent.training.write_errors`);
 * ``_save_optimizer_and_scheduler`` / ``_load_optimizer_and_scheduler``: also the negative queue and the
   momentum encoder, so that a resumed run continues exactly (:mod:`contrasent.training.step_state`).
 
@@ -30,7 +31,7 @@ import torch
 from accelerate.utils import DistributedType
 from torch import nn
 from transformers import Trainer, TrainerCallback
-from transformers.trainer_utils import IntervalStrategy
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, IntervalStrategy
 
 from contrasent.data.batch import Batch
 from contrasent.data.collator import ROW_ID_COLUMN, ContrastiveCollator
@@ -52,6 +53,7 @@ from contrasent.training.setup import (
     training_length,
 )
 from contrasent.training.step_state import load_step_state, save_step_state
+from contrasent.training.write_errors import named_write_errors
 
 Evaluator = Callable[[SentenceEncoder], dict[str, float]]
 
@@ -215,14 +217,21 @@ class ContrastiveTrainer(Trainer):
     # ------------------------------------------------------------------------------------------------
     # Saving and loading: the encoder's folder format (safetensors, readable by three libraries)
     # ------------------------------------------------------------------------------------------------
+    def _save_checkpoint(self, model: nn.Module, trial: Any) -> None:
+        """`Trainer`'s checkpoint; a write that fails (a full disk) names the checkpoint folder."""
+        folder = Path(self._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        with named_write_errors(folder):
+            super()._save_checkpoint(model, trial)
+
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         output_dir = output_dir if output_dir is not None else self.args.output_dir
         if not self.args.should_save:
             return
         encoder = self.accelerator.unwrap_model(self.model)
         describe_training(encoder, self.loss, self.layout, self.args, self.state.global_step)
-        encoder.save_pretrained(output_dir)
-        (Path(output_dir) / "training_args.json").write_text(self.args.to_json_string(), encoding="utf-8")
+        with named_write_errors(output_dir):
+            encoder.save_pretrained(output_dir)
+            (Path(output_dir) / "training_args.json").write_text(self.args.to_json_string(), encoding="utf-8")
 
     def push_to_hub(self, commit_message: str | None = "End of training", blocking: bool = True,
                     token: str | None = None, revision: str | None = None, **kwargs: Any) -> str:
