@@ -61,6 +61,7 @@ BAD_FLAGS = [
     (["--score_range", "0", "inf"], "--score_range must be two finite numbers low < high, got [0.0, inf]"),
     (["--score_range", "1", "1"], "--score_range must be two finite numbers low < high, got [1.0, 1.0]"),
     (["--loss_kwargs", "{margin: 1}"], "--loss_kwargs must be a JSON object"),
+    (["--loss_kwargs", '{"margin": NaN}'], "--loss_kwargs: 'margin' must be a finite number, got nan"),
 ]
 
 
@@ -117,3 +118,26 @@ def test_the_recipe_refuses_an_inference_length_the_model_has_no_positions_for(r
     with pytest.raises(recipe.RecipeError, match=r"--inference_max_seq_length 100000 is more than the model's 512"):
         recipe.check_inference_length(encoder, 100000)
     recipe.check_inference_length(encoder, 512)
+
+
+@pytest.mark.parametrize(("columns", "options", "refused"), [
+    ({"text": ["one sentence", "another one"]}, {}, True),
+    ({"text": ["one sentence", "another one"], "label": [0, 1]}, {}, True),
+    ({"text": ["one sentence", "another one"]}, {"queue_size": 4}, False),
+    ({"anchor": ["q1", "q2"], "positive": ["a1", "a2"], "negative": ["n1", "n2"]}, {}, False),
+    ({"s1": ["a", "b"], "s2": ["c", "d"], "label": [0, 1]}, {}, False),
+], ids=["texts", "labels", "queue", "hard-negatives", "pair-labels"])
+def test_a_batch_of_one_row_without_negatives_is_refused(tiny_bert_dir, tmp_path, columns, options, refused) -> None:
+    args = ContrastiveTrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=1, report_to="none",
+                                        **options)
+
+    def build():
+        ContrastiveTrainer(model=SentenceEncoder.from_pretrained(tiny_bert_dir), args=args,
+                           train_dataset=datasets.Dataset.from_dict(columns))
+
+    if not refused:
+        build()
+        return
+    with pytest.raises(ValueError, match=r"--per_device_train_batch_size 1 x 1 process\(es\) puts one row in a "
+                                         r"batch: \w+ then has no negatives"):
+        build()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,4 +108,7 @@ class ContrastiveTrainingArguments(TrainingArguments):
             raise ValueError(f"--loss_kwargs must be a JSON object, got {self.loss_kwargs!r} ({error.msg})") from None
         if not isinstance(values, dict):  # a malformed string value, not an argument of the wrong type
             raise ValueError(f"--loss_kwargs must be a JSON object, got {self.loss_kwargs!r}")  # noqa: TRY004
+        for name, value in values.items():  # Python's JSON reads NaN and Infinity
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"--loss_kwargs: {name!r} must be a finite number, got {value}")
         return values

@@ -113,6 +113,21 @@ def check_batch_fits(dataset: Any, args: ContrastiveTrainingArguments) -> None:
         )
 
 
+def check_batch_has_negatives(loss: nn.Module, layout: ColumnLayout, args: ContrastiveTrainingArguments) -> None:
+    """A global batch of one row leaves a loss that contrasts the rows of a batch without negatives: its
+    loss and gradient are 0 at every step. Refused, unless hard-negative columns, 0/1 pair labels or a
+    negative queue provide them."""
+    processes = max(args.world_size, 1)
+    input_format = getattr(loss, "input_format", None)
+    hard_negatives = layout.mode == "pairs" and len(layout.text_columns) > 2 and input_format == "anchor_positive"
+    if args.per_device_train_batch_size * processes > 1 or args.queue_size or hard_negatives \
+            or input_format == "pair_label":
+        return
+    raise ValueError(f"--per_device_train_batch_size 1 x {processes} process(es) puts one row in a batch: "
+                     f"{type(loss).__name__} then has no negatives (the other rows of a batch) and its loss is 0; "
+                     "use a batch of 2 or more rows, or --queue_size")
+
+
 def build_batch_sampler(args: ContrastiveTrainingArguments, dataset: Any, layout: ColumnLayout | None) -> Any:
     """The batch sampler named by ``args.batch_sampler`` over ``dataset`` (per-device batch size, the
     world size as replicas, ``args.seed``, ``args.dataloader_drop_last``)."""

@@ -48,6 +48,7 @@ from contrasent.training.setup import (
     build_loss,
     build_step,
     check_batch_fits,
+    check_batch_has_negatives,
     check_loss_fits_layout,
     freeze_unused_backbone_pooler,
     training_length,
@@ -101,6 +102,7 @@ class ContrastiveTrainer(Trainer):
             train_dataset = train_dataset.add_column(ROW_ID_COLUMN, list(range(len(train_dataset))))
             loss = loss if loss is not None else build_loss(args, self.layout)
             check_loss_fits_layout(loss, self.layout)
+            check_batch_has_negatives(loss, self.layout, args)
             data_collator = data_collator or ContrastiveCollator(model.tokenizer, self.layout,
                                                                  training_length(model, args))
         if isinstance(data_collator, ContrastiveCollator):
