@@ -102,12 +102,12 @@ def build_step(
                            row_names=row_names)
 
 
-def check_batch_fits(dataset: Any, args: ContrastiveTrainingArguments) -> None:
+def check_batch_fits(dataset: Any, args: ContrastiveTrainingArguments, name: str = "train_dataset") -> None:
     """In-batch negatives need a full batch: a dataset smaller than one global batch is a setup error."""
     global_batch = args.per_device_train_batch_size * max(args.world_size, 1)
     if len(dataset) < global_batch:
         raise ValueError(
-            f"train_dataset has {len(dataset)} rows, fewer than one batch (per_device_train_batch_size="
+            f"{name} has {len(dataset)} rows, fewer than one batch (per_device_train_batch_size="
             f"{args.per_device_train_batch_size} x {max(args.world_size, 1)} process(es) = {global_batch}); "
             "lower the batch size or add data"
         )

@@ -95,9 +95,9 @@ class ContrastiveTrainer(Trainer):
         rows = None
         if train_dataset is not None:
             rows = row_source(train_dataset, "train_dataset")  # file lines, when read by load_training_file
-            self.layout = infer_layout(train_dataset.column_names, source="train_dataset")
+            self.layout = infer_layout(train_dataset.column_names, source=rows.name)
             validate_training_data(train_dataset, self.layout, source="train_dataset", score_range=args.score_range)
-            check_batch_fits(train_dataset, args)
+            check_batch_fits(train_dataset, args, rows.name)
             # Row numbers travel with each batch so that an error can name the rows it came from.
             train_dataset = train_dataset.add_column(ROW_ID_COLUMN, list(range(len(train_dataset))))
             loss = loss if loss is not None else build_loss(args, self.layout)
