@@ -351,7 +351,7 @@ def cli(argv: list[str]) -> int:
     argv = [arg for arg in argv if arg != "--debug"]
     try:
         main(argv)
-    except (ValueError, TypeError, OSError) as error:
+    except (ValueError, TypeError, OSError, FloatingPointError) as error:  # NaN in training: one line too
         if debug:
             raise
         message = f"simcse.py: error: {error}"

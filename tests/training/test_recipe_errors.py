@@ -32,3 +32,13 @@ def test_a_bad_row_is_named_by_file_and_line(recipe, tiny_bert_dir, tmp_path, ca
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert status == 1
     assert last == f"simcse.py: error: {train}, line 13, column 'positive': empty or whitespace-only text"
+
+
+def test_nan_during_training_ends_in_one_line(recipe, monkeypatch, capsys) -> None:
+    def diverging(_argv):
+        raise FloatingPointError("step 7: the loss is NaN or inf (batch of train.csv, lines 2, 5); training stopped")
+
+    monkeypatch.setattr(recipe, "main", diverging)
+    assert recipe.cli([]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "simcse.py: error: step 7: the loss is NaN or inf (batch of train.csv, lines 2, 5); training stopped")
