@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from contrasent.cli.arguments import positive_int
 from contrasent.cli.errors import CommandError
 
 
@@ -43,7 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--split", default="test", help="qrels split of the BEIR folder (default: test)")
     parser.add_argument(
         "--k",
-        type=int,
+        type=positive_int,
         nargs="+",
         default=[1, 3, 5, 10, 100],
         help="retrieval cutoffs (default: 1 3 5 10 100)",
@@ -57,7 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         action="store_true",
         help="keep a document whose id equals the query id in the ranking (BEIR drops it by default)",
     )
-    parser.add_argument("--batch-size", type=int, default=32, help="texts per encoding batch (default: 32)")
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="texts per encoding batch (default: 32)")
     parser.add_argument("--output", metavar="JSON", help="write the figures as JSON: task -> metric -> value")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     return parser
@@ -71,10 +72,10 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--tasks selects STS tasks: give --sts DATA_DIR too")
     suite, retrieval = _evaluators(args)
 
+    from contrasent.cli.model_loading import load_encoder
     from contrasent.evaluation import format_retrieval_table, format_sts_table, save_results
-    from contrasent.models.encoder import SentenceEncoder
 
-    model = SentenceEncoder.from_pretrained(args.model)
+    model = load_encoder(args.model)
     results: dict[str, dict[str, float]] = {}
 
     def task_done(name: str, metrics: dict[str, float]) -> None:

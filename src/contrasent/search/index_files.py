@@ -73,16 +73,29 @@ def check_save_target(directory: str | os.PathLike) -> None:
         if not (target / METADATA_NAME).is_file() and any(target.iterdir()):
             raise FileExistsError(f"{target} is a folder that holds other files and no saved index ({METADATA_NAME}): "
                                   "saving there would replace them; choose another path or an empty folder")
-    ancestor = target.resolve().parent  # the index is written beside its final place, then renamed
+    check_writable(target, "the index")  # it is written beside its final place, then renamed
+
+
+def check_writable(target: str | os.PathLike, what: str) -> None:
+    """Raise unless ``target`` (a file or folder that may not exist yet) can be created: its nearest
+    existing ancestor must be a folder that accepts a new file (tried, not guessed: root and read-only
+    file systems defeat permission bits). ``what`` names the thing for the message.
+
+    Raises:
+        NotADirectoryError: an ancestor of ``target`` is a file.
+        OSError: the folder it would be written in cannot be written.
+    """
+    target = Path(target)
+    ancestor = target.resolve().parent
     while not ancestor.exists():
         ancestor = ancestor.parent
     if not ancestor.is_dir():
-        raise NotADirectoryError(f"cannot save the index to {target}: {ancestor} is a file, not a folder")
+        raise NotADirectoryError(f"cannot save {what} to {target}: {ancestor} is a file, not a folder")
     try:
         with tempfile.TemporaryFile(dir=ancestor):
             pass
     except OSError as error:
-        raise OSError(f"cannot save the index to {target}: {ancestor} cannot be written "
+        raise OSError(f"cannot save {what} to {target}: {ancestor} cannot be written "
                       f"({error.strerror or error})") from None
 
 
