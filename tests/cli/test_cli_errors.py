@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -211,6 +212,39 @@ def test_mine_checks_its_output_before_any_work(capsys, tmp_path, pairs, make_ou
     assert main(["mine", str(pairs), "--model", "not/loaded", "--output", str(output)]) == 1
     assert message in one_line_error(capsys, "mine")
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_mine_checks_its_cache_folder_before_any_work(capsys, tmp_path, pairs) -> None:
+    notes = make_file(tmp_path)
+    assert main(["mine", str(pairs), "--model", "not/loaded", "--output", str(tmp_path / "out.jsonl"),
+                 "--cache-dir", str(notes)]) == 1
+    assert "cannot save the embedding cache to" in one_line_error(capsys, "mine")
+    assert notes.read_text(encoding="utf-8") == "mine"
+
+
+@pytest.mark.parametrize(("make_output", "message"), [
+    (lambda tmp: tmp, "is a folder; the results are a JSON file: name one"),
+    (lambda tmp: make_file(tmp) / "results.json", "notes.txt is a file, not a folder"),
+    (lambda tmp: Path("/proc/results.json"), "cannot save the results to /proc/results.json"),
+])
+def test_evaluate_checks_its_output_before_the_model_loads(capsys, tmp_path, make_output, message) -> None:
+    assert main(["evaluate", "not/loaded", "--retrieval", str(beir_folder(tmp_path)),
+                 "--output", str(make_output(tmp_path))]) == 1
+    assert message in one_line_error(capsys, "evaluate")
+
+
+@pytest.mark.parametrize(("argv", "command"), [
+    (["search", "not/loaded", "--corpus", "{corpus}", "--backend", "faiss", "q"], "search"),
+    (["serve", "not/loaded", "--corpus", "{corpus}", "--backend", "faiss", "--port", "0"], "serve"),
+    (["mine", "{pairs}", "--model", "not/loaded", "--output", "{out}", "--faiss"], "mine"),
+])
+def test_faiss_that_is_not_installed_is_found_before_the_model_loads(
+    monkeypatch, capsys, tmp_path, corpus, pairs, argv, command
+) -> None:
+    monkeypatch.setitem(sys.modules, "faiss", None)  # importing it raises ImportError
+    paths = {"corpus": corpus, "pairs": pairs, "out": tmp_path / "out.jsonl"}
+    assert main([arg.format(**paths) for arg in argv]) == 2
+    assert "needs the faiss package: pip install 'contrasent[faiss]'" in one_line_error(capsys, command)
 
 
 # --------------------------------------------------------------------------------------------------------

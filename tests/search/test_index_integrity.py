@@ -240,6 +240,19 @@ def test_add_refuses_what_would_make_the_index_lie(tiny, arguments, error, messa
     assert len(index) == 2 and len(index.embeddings) == 2  # nothing added
 
 
+def test_numpy_integer_ids_are_kept_as_json_integers(tiny, tmp_path) -> None:
+    index = SemanticIndex.build(DOCS[:2], tiny, ids=np.array([10, 11]))
+    assert index.ids == [10, 11] and all(type(doc_id) is int for doc_id in index.ids)
+    index.save(tmp_path / "index")
+    assert SemanticIndex.load(tmp_path / "index", tiny).ids == [10, 11]
+
+
+def test_load_names_an_option_it_does_not_take(saved, tiny) -> None:
+    with pytest.raises(TypeError, match=r"load\(\) takes backend, dtype, faiss_factory and batch_size as options, "
+                                        r"not \['similarity'\]"):
+        SemanticIndex.load(saved["cosine"], tiny, similarity="dot")
+
+
 def test_a_model_that_embeds_nan_is_refused_at_add(tiny, monkeypatch) -> None:
     index = SemanticIndex(tiny)
     monkeypatch.setattr(index, "_encode", lambda texts, show=None: np.full((len(texts), 32), np.nan, np.float32))

@@ -10,9 +10,9 @@ One error convention for every subcommand, each error printed on one line as
 ``contrasent <command>: error: <message>``, without a traceback (``--debug`` shows it):
 
 - exit status 2: a user error, raised as :class:`CommandError`: the command line asks for something that
-  cannot be done as asked (nothing to evaluate, an optional extra that is not installed, a blank query),
-  or argparse's refusal of an argument (every numeric flag is checked when parsed:
-  :mod:`.arguments`);
+  cannot be done as asked (nothing to evaluate, a blank query), an optional extra that is not installed
+  (an ``ImportError``: faiss, fastapi), or argparse's refusal of an argument (every numeric flag is
+  checked when parsed: :mod:`.arguments`);
 - exit status 1: a bad file, model or value found while running, an ``OSError``, ``ValueError`` or
   ``TypeError`` (a missing or malformed corpus, a model folder that does not load
   (:mod:`.model_loading`), an index built from another corpus, a ``null`` text in a data file);
@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"\ncontrasent {args.command}: interrupted", file=sys.stderr)
         return 130
-    except CommandError as error:
+    except (CommandError, ImportError) as error:
         return _report(args, error, 2)
     except (OSError, ValueError, TypeError) as error:  # a file, model or value the user gave
         return _report(args, error, 1)

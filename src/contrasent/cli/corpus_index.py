@@ -4,8 +4,9 @@ file, and the :class:`~contrasent.SemanticIndex` they give.
 The corpus is read by :func:`contrasent.search.corpus.read_corpus` (``.jsonl``, e.g. BEIR's
 ``corpus.jsonl``, or one text per line). ``--index DIR`` caches the encoded corpus: loaded when ``DIR``
 holds an index of this model and corpus, else built and saved there. Everything that can be checked
-before the encoding is (minutes, for a large corpus): a corpus without documents, and an ``--index``
-that is a file, a folder of other things, or cannot be written, are refused first.
+before the encoding is (minutes, for a large corpus): a corpus without documents, an ``--index`` that
+is a file, a folder of other things, or cannot be written, and ``--backend faiss`` without faiss are
+refused first.
 """
 
 from __future__ import annotations
@@ -44,12 +45,17 @@ def load_or_build_index(args: argparse.Namespace) -> Any:
             another corpus.
         OSError: ``args.index`` is a file or a folder of other things (never replaced), or cannot be
             written: found before the model loads.
+        ImportError: ``--backend faiss`` without faiss installed.
     """
     from contrasent.cli.model_loading import load_encoder
     from contrasent.search.corpus import read_corpus
     from contrasent.search.index import METADATA_NAME, SemanticIndex
     from contrasent.search.index_files import check_save_target
 
+    if args.backend == "faiss":
+        from contrasent.search.faiss_backend import import_faiss
+
+        import_faiss()  # not installed: found now, not after the encoding
     ids, texts = read_corpus(args.corpus, args.text_field, args.title_field or None, args.id_field)
     if not texts:
         raise ValueError(f"corpus file {args.corpus} holds no documents: there is nothing to search")

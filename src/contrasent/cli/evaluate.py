@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from contrasent.cli.arguments import positive_int
@@ -65,11 +66,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    """Read the data first (so that bad input fails before the model loads), then evaluate and report."""
+    """Check the output and read the data first (so that bad input fails before the model loads), then
+    evaluate and report."""
     if not args.sts and not args.retrieval:
         raise CommandError("nothing to evaluate: give --sts DATA_DIR and/or --retrieval BEIR_DIR")
     if args.tasks and not args.sts:
         raise CommandError("--tasks selects STS tasks: give --sts DATA_DIR too")
+    if args.output:
+        _check_output(Path(args.output))
     suite, retrieval = _evaluators(args)
 
     from contrasent.cli.model_loading import load_encoder
@@ -100,6 +104,16 @@ def run(args: argparse.Namespace) -> int:
         save_results(results, args.output)
         print(f"\nsaved {args.output}")
     return 0
+
+
+def _check_output(output: Path) -> None:
+    """Refuse an ``--output`` that the results could not be written to, before the model loads: they are
+    saved after each task, and a folder or an unwritable place would be found only then."""
+    from contrasent.search.index_files import check_writable
+
+    if output.is_dir():
+        raise FileExistsError(f"--output {output} is a folder; the results are a JSON file: name one")
+    check_writable(output, "the results")
 
 
 def _evaluators(args: argparse.Namespace) -> tuple[Any, Any]:

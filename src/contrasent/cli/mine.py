@@ -3,9 +3,9 @@
 the ``--corpus`` file by :func:`contrasent.search.corpus.read_corpus`, as ``contrasent search`` reads it.
 
 Everything that can be checked before the model loads and the texts are encoded is: the flags when
-parsed, the rows (a ``null`` or blank anchor or positive), an empty corpus, and the ``--output`` (a
-folder where a file goes, a file or a foreign folder where a ``save_to_disk`` folder goes, a place that
-cannot be written)."""
+parsed, the rows (a ``null`` or blank anchor or positive), an empty corpus, ``--faiss`` without faiss,
+a ``--cache-dir`` that cannot be written, and the ``--output`` (a folder where a file goes, a file or a
+foreign folder where a ``save_to_disk`` folder goes, a place that cannot be written)."""
 
 from __future__ import annotations
 
@@ -55,12 +55,18 @@ def run(args: argparse.Namespace) -> int:
     from contrasent.cli.model_loading import load_encoder
     from contrasent.data.files import load_training_file, save_training_file
     from contrasent.search.corpus import read_corpus
+    from contrasent.search.faiss_backend import import_faiss
+    from contrasent.search.index_files import check_writable
     from contrasent.search.mining import check_mining_data, mine_hard_negatives
 
     if args.range[0] >= args.range[1]:
         raise CommandError(f"--range MIN_RANK MAX_RANK: expected MIN_RANK < MAX_RANK, got {args.range[0]} "
                            f"{args.range[1]}")
     _check_output(Path(args.output))
+    if args.cache_dir is not None:
+        check_writable(Path(args.cache_dir) / "embeddings.npy", "the embedding cache")
+    if args.faiss:
+        import_faiss()
     dataset = load_training_file(args.data)
     check_mining_data(dataset, args.anchor_column, args.positive_column, source=str(args.data))
     corpus = read_corpus(args.corpus)[1] if args.corpus else None

@@ -36,7 +36,7 @@ import numpy as np
 from contrasent.hardware import warn_if_bfloat16_is_emulated
 from contrasent.models import folders
 from contrasent.search import faiss_backend, index_files
-from contrasent.search.index_checks import check_ids, first_non_finite_row
+from contrasent.search.index_checks import as_list, check_ids, first_non_finite_row
 from contrasent.search.index_files import (
     BACKENDS,
     CORPUS_NAME,
@@ -179,8 +179,8 @@ class SemanticIndex:
                 long inputs on a terminal (the encoder's rule).
         """
         texts = [check_text(text, f"texts[{position}]", blank_ok=True)
-                 for position, text in enumerate(_as_list(texts, "texts"))]
-        ids = list(range(len(self.ids), len(self.ids) + len(texts))) if ids is None else _as_list(ids, "ids")
+                 for position, text in enumerate(as_list(texts, "texts"))]
+        ids = list(range(len(self.ids), len(self.ids) + len(texts))) if ids is None else as_list(ids, "ids")
         if len(ids) != len(texts):
             raise ValueError(f"got {len(ids)} ids for {len(texts)} texts; pass one id per text")
         check_ids(ids, self._id_positions, "SemanticIndex.add", lambda position: f"ids[{position}]")
@@ -360,6 +360,9 @@ class SemanticIndex:
                 :mod:`contrasent.search.index_files`); or ``model`` is not the model the index was built
                 with (other dimension, or other embeddings of the probe sentences).
         """
+        unknown = sorted(set(options) - {"backend", "dtype", "faiss_factory", "batch_size"})
+        if unknown:
+            raise TypeError(f"load() takes backend, dtype, faiss_factory and batch_size as options, not {unknown}")
         folder = Path(directory)
         metadata = index_files.read_metadata(folder)
         ids, texts, embeddings = index_files.read_rows(folder, metadata)  # the files first: before the model
@@ -389,11 +392,3 @@ class SemanticIndex:
     def __repr__(self) -> str:
         return (f"SemanticIndex(documents={len(self)}, dim={self.dim}, model={self.model_name!r}, "
                 f"similarity={self.similarity!r}, backend={self.backend!r})")
-
-
-def _as_list(values: Iterable[Any], name: str) -> list[Any]:
-    """``values`` as a list; a lone string (or bytes) is refused, not split into characters."""
-    if isinstance(values, (str, bytes, bytearray)) or not isinstance(values, Iterable):
-        raise TypeError(f"{name} must be a list (or another iterable) of values, one per document, got "
-                        f"{type(values).__name__} ({short_repr(values)})")
-    return list(values)

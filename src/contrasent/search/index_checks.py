@@ -9,16 +9,27 @@ are refused where they enter, naming the row.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from typing import Any
 
 import numpy as np
+
+from contrasent.search.text_checks import short_repr
 
 # rows checked per step: bounds the temporary boolean/float arrays for large corpora (64k x dim)
 _ROWS_PER_CHECK = 1 << 16
 # a stored cosine row is L2-normalized in float32: its norm is 1 within ~1e-6; 1e-3 leaves room and
 # still catches rows that were never normalized
 _UNIT_NORM_TOLERANCE = 1e-3
+
+
+def as_list(values: Iterable[Any], name: str) -> list[Any]:
+    """``values`` (texts or ids) as a list, numpy integers as ``int`` (what JSON keeps); a lone string (or
+    bytes) is refused, not split into characters."""
+    if isinstance(values, (str, bytes, bytearray)) or not isinstance(values, Iterable):
+        raise TypeError(f"{name} must be a list (or another iterable) of values, one per document, got "
+                        f"{type(values).__name__} ({short_repr(values)})")
+    return [int(value) if isinstance(value, np.integer) else value for value in values]
 
 
 def check_ids(ids: Sequence[Any], known: Container[Any], source: str, where: Callable[[int], str]) -> None:

@@ -41,7 +41,9 @@ import numpy as np
 from contrasent.data.columns import ColumnLayout
 from contrasent.data.validation import validate_training_data
 from contrasent.search.embedding_cache import encode_cached, model_identity
+from contrasent.search.index_checks import first_non_finite_row
 from contrasent.search.mining_stats import MiningStats
+from contrasent.search.text_checks import short_repr
 from contrasent.search.topk import candidate_count, exact_top_k, l2_normalize, rank_candidates, rescore
 
 if TYPE_CHECKING:
@@ -188,9 +190,17 @@ def _gather_texts(dataset: Dataset, corpus: Sequence[str] | None, anchor_column:
 def _embed(
     model: Any, texts: _Texts, batch_size: int, cache_dir: str | os.PathLike | None, identity: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """L2-normalized embeddings of the distinct anchors and of the corpus (through the cache)."""
-    query_emb = l2_normalize(encode_cached(model, texts.queries, batch_size, cache_dir, identity))
-    corpus_emb = l2_normalize(encode_cached(model, texts.corpus, batch_size, cache_dir, identity))
+    """L2-normalized embeddings of the distinct anchors and of the corpus (through the cache); a NaN or
+    infinite embedding is refused, naming its text: it would rank first or never for every anchor."""
+    embedded = []
+    for kind, batch in (("anchor", texts.queries), ("corpus text", texts.corpus)):
+        embeddings = encode_cached(model, batch, batch_size, cache_dir, identity)
+        bad_row = first_non_finite_row(embeddings)
+        if bad_row is not None:
+            raise ValueError(f"the model embedded the {kind} {short_repr(batch[bad_row])} as NaN or infinite "
+                             "values; nothing can be mined against it")
+        embedded.append(l2_normalize(embeddings))
+    query_emb, corpus_emb = embedded
     if query_emb.shape[1] != corpus_emb.shape[1]:
         raise ValueError(f"model.encode returned dimensions {query_emb.shape[1]} and {corpus_emb.shape[1]}")
     return query_emb, corpus_emb
