@@ -9,6 +9,7 @@ the mistake was found before any model was loaded.
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 import socket
@@ -212,6 +213,17 @@ def test_mine_checks_its_output_before_any_work(capsys, tmp_path, pairs, make_ou
     assert main(["mine", str(pairs), "--model", "not/loaded", "--output", str(output)]) == 1
     assert message in one_line_error(capsys, "mine")
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_mine_names_its_output_when_the_disk_is_full(monkeypatch, capsys, tmp_path, pairs, tiny_bert_dir) -> None:
+    def full_disk(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("contrasent.data.files.save_training_file", full_disk)
+    output = tmp_path / "out.jsonl"
+    assert main(["mine", str(pairs), "--model", str(tiny_bert_dir), "--output", str(output),
+                 "--num-negatives", "1"]) == 1
+    assert f"cannot write the mined rows to {output}: No space left on device" in one_line_error(capsys, "mine")
 
 
 def test_mine_checks_its_cache_folder_before_any_work(capsys, tmp_path, pairs) -> None:

@@ -4,6 +4,7 @@ for nothing, is an error. Saving never replaces what is not an index (class 2)."
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import shutil
@@ -328,6 +329,20 @@ def test_save_never_replaces_a_file_or_a_foreign_folder(tiny, tmp_path) -> None:
         index.save(notes / "index")
     with pytest.raises(OSError, match=r"cannot save the index to /proc/contrasent-index: /proc cannot be written"):
         index.save("/proc/contrasent-index")  # /proc refuses new files to everyone, root included
+
+
+def test_a_full_disk_while_saving_names_the_index_and_keeps_the_previous_one(tiny, tmp_path, monkeypatch) -> None:
+    SemanticIndex.build(DOCS[:2], tiny).save(tmp_path / "index")
+
+    def full_disk(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "save", full_disk)
+    with pytest.raises(OSError, match=r"cannot save the index to .*index: No space left on device"):
+        SemanticIndex.build(DOCS, tiny).save(tmp_path / "index")
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == ["index"]  # no half-written sibling left
+    assert len(SemanticIndex.load(tmp_path / "index", tiny)) == 2  # the previous index, intact
 
 
 def test_save_replaces_an_index_and_fills_an_empty_folder(tiny, tmp_path) -> None:

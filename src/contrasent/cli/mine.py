@@ -82,7 +82,10 @@ def run(args: argparse.Namespace) -> int:
         use_faiss=args.faiss, cache_dir=args.cache_dir, model_id=f"{args.model}|{overrides}", seed=args.seed,
         source=str(args.data),
     )
-    save_training_file(mined, args.output)
+    try:
+        save_training_file(mined, args.output)
+    except OSError as error:  # a full disk says neither which file nor what was being written
+        raise OSError(error.errno, f"cannot write the mined rows to {args.output}: {error.strerror or error}") from error
     print(f"Wrote {len(mined)} rows to {args.output}")
     return 0
 

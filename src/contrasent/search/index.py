@@ -325,7 +325,8 @@ class SemanticIndex:
         Raises:
             FileExistsError: ``directory`` is a file, or a folder holding other things and no index: it is
                 never replaced (:func:`contrasent.search.index_files.check_save_target`).
-            OSError: ``directory`` cannot be written; found before anything is written.
+            OSError: ``directory`` cannot be written (found before anything is written), or writing failed
+                (a full disk): the previous index, if any, is left as it was.
         """
         index_files.check_save_target(directory)
         metadata = {
@@ -336,8 +337,11 @@ class SemanticIndex:
         write_faiss = None
         if self.backend == "faiss" and self._faiss is not None and self._faiss.ntotal == len(self):
             write_faiss = partial(faiss_backend.write_faiss, self._faiss)
-        with folders.atomic_folder(directory) as folder:
-            index_files.write_index(folder, metadata, self.ids, self.texts, self.embeddings, write_faiss)
+        try:
+            with folders.atomic_folder(directory) as folder:
+                index_files.write_index(folder, metadata, self.ids, self.texts, self.embeddings, write_faiss)
+        except OSError as error:  # a full disk says neither which index nor where
+            raise OSError(error.errno, f"cannot save the index to {directory}: {error.strerror or error}") from error
 
     @classmethod
     def load(
