@@ -331,6 +331,15 @@ def test_save_never_replaces_a_file_or_a_foreign_folder(tiny, tmp_path) -> None:
         index.save("/proc/contrasent-index")  # /proc refuses new files to everyone, root included
 
 
+def test_saving_over_a_faiss_index_leaves_no_stale_faiss_file(tiny, tmp_path) -> None:
+    with_faiss = SemanticIndex.build(DOCS[:3], tiny, backend="faiss")
+    with_faiss.search("builds the faiss index")
+    with_faiss.save(tmp_path / "index")
+    SemanticIndex.build(DOCS[3:], tiny, ids=["d", "e"]).save(tmp_path / "index")  # exact: no faiss file
+    assert not (tmp_path / "index" / "faiss.index").exists()
+    assert SemanticIndex.load(tmp_path / "index", tiny, backend="faiss").search(DOCS[4], top_k=1)[0].id == "e"
+
+
 def test_a_full_disk_while_saving_names_the_index_and_keeps_the_previous_one(tiny, tmp_path, monkeypatch) -> None:
     SemanticIndex.build(DOCS[:2], tiny).save(tmp_path / "index")
 

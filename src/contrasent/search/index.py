@@ -342,6 +342,8 @@ class SemanticIndex:
                 index_files.write_index(folder, metadata, self.ids, self.texts, self.embeddings, write_faiss)
         except OSError as error:  # a full disk says neither which index nor where
             raise OSError(error.errno, f"cannot save the index to {directory}: {error.strerror or error}") from error
+        if write_faiss is None:  # the swap keeps the old folder's other files: not a faiss index of other rows
+            (Path(directory) / FAISS_NAME).unlink(missing_ok=True)
 
     @classmethod
     def load(
