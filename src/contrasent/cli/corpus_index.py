@@ -37,11 +37,15 @@ def load_or_build_index(args: argparse.Namespace) -> Any:
 
     Raises:
         ValueError: ``args.index`` holds an index of another model or another corpus.
+        FileExistsError: ``args.index`` is a file or a folder of other things (before any work).
     """
+    from contrasent.models.atomic_folder import check_replaceable
     from contrasent.models.encoder import SentenceEncoder
     from contrasent.search.corpus import read_corpus
-    from contrasent.search.index import METADATA_NAME, SemanticIndex
+    from contrasent.search.index import INDEX_FOLDER, METADATA_NAME, SemanticIndex
 
+    if args.index is not None:  # a file or a folder of other things: refused now, not after the encoding
+        check_replaceable(args.index, INDEX_FOLDER)
     ids, texts = read_corpus(args.corpus, args.text_field, args.title_field or None, args.id_field)
     model = SentenceEncoder.from_pretrained(args.model)
     options = {"backend": args.backend, "dtype": args.dtype, "batch_size": args.batch_size}

@@ -14,6 +14,7 @@ from torch import nn
 
 from contrasent.hardware import warn_if_bfloat16_is_emulated
 from contrasent.models import folders, padding_free
+from contrasent.models.atomic_folder import atomic_folder
 from contrasent.models.card import (
     CARD_NAME,
     CardData,
@@ -274,7 +275,9 @@ class SentenceEncoder(nn.Module):
                 encoder.head.load_state_dict(state)
         return encoder
 
-    def save_pretrained(self, save_directory: str | os.PathLike, *, model_id: str | None = None) -> None:
+    def save_pretrained(
+        self, save_directory: str | os.PathLike, *, model_id: str | None = None, exist_ok: bool = False
+    ) -> None:
         """Save weights (safetensors), tokenizer, settings and a model card, in a folder every tool reads.
 
         The folder loads with :meth:`from_pretrained` (bit-identical embeddings), with
@@ -283,7 +286,12 @@ class SentenceEncoder(nn.Module):
         embeddings). ``contrasent_config.json`` records whether sentence-transformers can read it.
 
         Writing is atomic: everything goes to a temporary sibling folder that then replaces
-        ``save_directory``; an error midway leaves a previous model there intact.
+        ``save_directory``; an error midway leaves a previous model there intact. Only what is ours to
+        replace is replaced (:mod:`contrasent.models.atomic_folder`): ``save_directory`` must not exist,
+        be empty, or hold a model saved by contrasent (``contrasent_config.json``); a file or a folder
+        of other things raises ``FileExistsError`` before anything is written. ``exist_ok=True`` writes
+        into any folder (files of the same names are replaced, the others kept): a trainer's
+        ``output_dir``.
 
         The folder's ``README.md`` is a model card (see :mod:`contrasent.models.card`): Hub metadata,
         settings, :attr:`card_data` (training, evaluation) and usage code; ``model_id`` is the name its
@@ -294,7 +302,7 @@ class SentenceEncoder(nn.Module):
         from contrasent import __version__
 
         config = self.config.replace(max_seq_length=self.max_seq_length)
-        with folders.atomic_folder(save_directory) as folder:
+        with atomic_folder(save_directory, folders.MODEL_FOLDER, exist_ok=exist_ok) as folder:
             self.backbone.save_pretrained(folder, safe_serialization=True)
             self.tokenizer.save_pretrained(folder)
             folders.write_contrasent_config(folder, config, __version__)

@@ -1,4 +1,4 @@
-"""Model folders: find them, read the three layouts, write one layout that every tool reads, atomically.
+"""Model folders: find them, read the three layouts, write one layout that every tool reads.
 
 Layouts read by :func:`read_encoder_config`:
 
@@ -7,27 +7,47 @@ Layouts read by :func:`read_encoder_config`:
 3. a plain transformers checkpoint (``config.json``): mean pooling unless overridden.
 
 A folder written by :func:`write_sentence_transformers_files` plus the backbone's own
-``save_pretrained`` holds all three at once (see ``SentenceEncoder.save_pretrained``).
+``save_pretrained`` holds all three at once (see ``SentenceEncoder.save_pretrained``), written atomically
+by :mod:`contrasent.models.atomic_folder`, which replaces only what :data:`MODEL_FOLDER` says is a model.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import json
 import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+# atomic_folder is re-exported for the deprecated path contrasent.model_io (see contrasent._moved)
+from contrasent.models.atomic_folder import FolderKind, atomic_folder
+from contrasent.models.card import CARD_DATA_NAME, CARD_NAME
 from contrasent.models.config import SENTENCE_TRANSFORMERS_POOLING_FLAGS, EncoderConfig
+
+__all__ = [
+    "CONTRASENT_CONFIG_NAME", "HEAD_DIR", "HEAD_WEIGHTS_NAME", "MODEL_FOLDER", "atomic_folder", "check_model_dir",
+    "read_encoder_config", "resolve_model_dir", "sentence_transformers_incompatibility",
+    "write_contrasent_config", "write_head_config", "write_sentence_transformers_files",
+]
 
 CONTRASENT_CONFIG_NAME = "contrasent_config.json"
 HEAD_DIR = "2_Dense"
 HEAD_WEIGHTS_NAME = "model.safetensors"
+
+# What ``SentenceEncoder.save_pretrained`` writes (see contrasent.models.atomic_folder): a folder holding
+# contrasent_config.json is an earlier save, replaced by the next; these entries of it are dropped when the
+# new save does not write them again (weights in other shards, sentence-transformers files of another
+# pooling, another tokenizer's files); anything else in it (checkpoints, notes) is kept.
+MODEL_FOLDER = FolderKind(
+    name="model",
+    marker=CONTRASENT_CONFIG_NAME,
+    artifacts=(
+        CONTRASENT_CONFIG_NAME, CARD_DATA_NAME, CARD_NAME, "config.json", "generation_config.json",
+        "*.safetensors", "*.safetensors.index.json", "modules.json", "sentence_bert_config.json",
+        "config_sentence_transformers.json", "1_Pooling", HEAD_DIR, "[23]_Normalize",
+        "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+        "vocab.txt", "vocab.json", "merges.txt", "*.model", "chat_template.j*",
+    ),
+)
 
 _ST_ACTIVATIONS = {
     "torch.nn.modules.activation.Tanh": "tanh",
@@ -232,60 +252,3 @@ def _write_json(path: Path, values: Any) -> None:
     with open(path, "w", encoding="utf-8") as file:
         json.dump(values, file, indent=2)
         file.write("\n")
-
-
-# ----------------------------------------------------------------------------------------------------
-# Atomic replacement of a folder
-# ----------------------------------------------------------------------------------------------------
-@contextmanager
-def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary sibling of ``target`` to write into; on success it replaces ``target``.
-
-    An exception (or a crash) inside the ``with`` block leaves ``target`` as it was. On success the new
-    folder takes ``target``'s place in one atomic step (``renameat2(RENAME_EXCHANGE)`` on Linux; two
-    renames elsewhere). Entries of the old ``target`` that the new folder does not contain (e.g. a
-    trainer's ``checkpoint-*`` folders or logs) are moved into the new folder, so nothing else is lost.
-    """
-    target = Path(target).resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
-    try:
-        yield staging
-        _fsync_tree(staging)
-        if target.exists():
-            _exchange(staging, target)  # now `target` is the new folder, `staging` the old one
-            for entry in staging.iterdir():
-                if not (target / entry.name).exists():
-                    os.rename(entry, target / entry.name)
-        else:
-            os.rename(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _fsync_tree(folder: Path) -> None:
-    """Flush every file to disk, so the rename never publishes a folder whose data is still in cache."""
-    for root, _dirs, files in os.walk(folder):
-        for name in files:
-            with open(os.path.join(root, name), "rb") as file:
-                os.fsync(file.fileno())
-
-
-def _renameat2() -> Callable[..., int] | None:
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return None
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    return getattr(libc, "renameat2", None)
-
-
-def _exchange(a: Path, b: Path) -> None:
-    """Swap two folders atomically where the OS can; else via a third name (a short non-atomic window)."""
-    renameat2 = _renameat2()
-    at_fdcwd, rename_exchange = -100, 2
-    if renameat2 is not None and renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
-        return
-    parked = b.with_name(b.name + ".old")
-    os.rename(b, parked)
-    os.rename(a, b)
-    os.rename(parked, a)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from contrasent.hardware import warn_if_bfloat16_is_emulated
-from contrasent.models import folders
+from contrasent.models.atomic_folder import FolderKind, atomic_folder
 from contrasent.search.model_probe import check_same_model, model_probe
 from contrasent.search.topk import candidate_count, exact_top_k, l2_normalize, rank_candidates, rescore
 
@@ -48,6 +48,8 @@ METADATA_NAME = "index.json"
 EMBEDDINGS_NAME = "embeddings.npy"
 CORPUS_NAME = "corpus.jsonl"
 FAISS_NAME = "faiss.index"
+# What save writes and replaces (contrasent.models.atomic_folder): an earlier index, stale faiss.index included.
+INDEX_FOLDER = FolderKind("search index", METADATA_NAME, (METADATA_NAME, EMBEDDINGS_NAME, CORPUS_NAME, FAISS_NAME))
 SIMILARITIES = ("cosine", "dot")
 BACKENDS = ("exact", "faiss")
 
@@ -300,14 +302,15 @@ class SemanticIndex:
     # Saving and loading
     # ------------------------------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike) -> None:
-        """Write the index to ``directory`` (atomically: a failure leaves a previous index intact)."""
+        """Write the index to ``directory`` atomically (a failure leaves a previous index intact); it replaces
+        only an earlier index or an empty folder, else ``FileExistsError`` (``atomic_folder``'s rule)."""
         metadata = {
             "format": INDEX_FORMAT, "version": INDEX_VERSION, "model": self.model_name,
             "embedding_dim": self.dim, "count": len(self), "similarity": self.similarity,
             "backend": self.backend, "dtype": self.dtype, "faiss_factory": self.faiss_factory,
             "model_probe": model_probe(self.model),
         }
-        with folders.atomic_folder(directory) as folder:
+        with atomic_folder(directory, INDEX_FOLDER) as folder:
             np.save(folder / EMBEDDINGS_NAME, self.embeddings, allow_pickle=False)
             with open(folder / CORPUS_NAME, "w", encoding="utf-8") as file:
                 file.writelines(json.dumps({"id": doc_id, "text": text}, ensure_ascii=False) + "\n"
