@@ -13,8 +13,9 @@ import torch
 from torch import nn
 
 from contrasent.hardware import warn_if_bfloat16_is_emulated
-from contrasent.models import folders, padding_free
+from contrasent.models import folders, loading, padding_free
 from contrasent.models.atomic_folder import atomic_folder
+from contrasent.models.backbone_limits import check_settings, check_vocabulary, position_limit
 from contrasent.models.card import (
     CARD_NAME,
     CardData,
@@ -62,6 +63,8 @@ class SentenceEncoder(nn.Module):
             (:class:`~contrasent.models.card.CardData`; the trainer fills it); saved and reloaded with the model.
 
     The head is applied in training mode always, and in eval mode only if ``config.head_at_inference``.
+    Settings the backbone cannot honour are refused (``ValueError``): a ``max_seq_length`` beyond its
+    position embeddings (:func:`~contrasent.models.backbone_limits.position_limit`), a two-layer pooling on a one-layer backbone.
 
     Example:
         >>> encoder = SentenceEncoder.from_pretrained("sentence-transformers/all-MiniLM-L6-v2")
@@ -81,7 +84,8 @@ class SentenceEncoder(nn.Module):
         self.backbone = backbone
         self.tokenizer = tokenizer
         self.config = config or EncoderConfig()
-        _check_vocabulary(backbone, tokenizer)
+        check_vocabulary(backbone, tokenizer)
+        check_settings(backbone, self.config)
         self.card_data = card_data or CardData()
         hidden = self.hidden_size
         self.head = (
@@ -113,8 +117,7 @@ class SentenceEncoder(nn.Module):
         """Texts are truncated to this many tokens (special tokens included)."""
         if self.config.max_seq_length is not None:
             return self.config.max_seq_length
-        limits = [getattr(self.backbone.config, "max_position_embeddings", None),
-                  getattr(self.tokenizer, "model_max_length", None)]
+        limits = [position_limit(self.backbone), getattr(self.tokenizer, "model_max_length", None)]
         usable = [int(limit) for limit in limits if isinstance(limit, int) and 0 < limit < 1_000_000]
         return min(usable) if usable else 512
 
@@ -245,34 +248,39 @@ class SentenceEncoder(nn.Module):
         Reads contrasent's own folders, sentence-transformers folders (``modules.json`` with
         Transformer / Pooling / Dense / Normalize) and plain transformers checkpoints (mean pooling).
 
+        A model loads whole or not at all (:mod:`contrasent.models.loading`): every weight the folder's
+        settings say exists is loaded with its shape, else an error names the file, the parameter and
+        the expected shape; a setting that cannot be honoured (a prompt, a length beyond the position
+        embeddings ...) is refused naming its file. A head asked for with ``head=True`` on a folder
+        without one starts at random, to be trained.
+
         Args:
             name_or_path: a folder, or a Hugging Face Hub id (downloaded; fails with a clear ``OSError``
-                when the Hub cannot be reached).
+                when the Hub cannot be reached). ``None`` or another type is a ``TypeError``.
             **kwargs: :class:`EncoderConfig` fields override the folder's settings (``pooling="cls"``,
                 ``head=True``, ``max_seq_length=128`` ...); ``revision``, ``token``, ``cache_dir``,
                 ``local_files_only`` go to the Hub; anything else (``trust_remote_code``,
                 ``torch_dtype``, ``attn_implementation`` ...) to ``AutoModel.from_pretrained``.
                 Remote code is never run unless ``trust_remote_code=True`` is passed.
         """
-        from safetensors.torch import load_file
-        from transformers import AutoModel, AutoTokenizer
-
         overrides = {key: kwargs.pop(key) for key in list(kwargs) if key in _ENCODER_SETTINGS}
         hub = {key: kwargs.pop(key) for key in list(kwargs) if key in _HUB_SETTINGS}
         folder = folders.resolve_model_dir(name_or_path, **hub)
         config, backbone_dir, head_weights = folders.read_encoder_config(folder)
-        config = config.replace(**overrides)
+        config = config.replace(source="from_pretrained arguments", **overrides)
         trust_remote_code = kwargs.pop("trust_remote_code", False)
         if not any(backbone_dir.glob("*.safetensors")) and any(backbone_dir.glob("*.bin")):
             logger.warning("%s has no safetensors weights: loading the legacy PyTorch pickle with "
                            "torch.load(weights_only=True), which refuses anything but tensors", backbone_dir)
-        backbone = AutoModel.from_pretrained(backbone_dir, trust_remote_code=trust_remote_code, **kwargs)
-        tokenizer = AutoTokenizer.from_pretrained(backbone_dir, trust_remote_code=trust_remote_code)
-        encoder = cls(backbone, tokenizer, config, load_card_data(folder))
-        if encoder.head is not None and head_weights is not None and head_weights.is_file():
-            state = load_file(head_weights)
-            if state["linear.weight"].shape == encoder.head.linear.weight.shape:
-                encoder.head.load_state_dict(state)
+        backbone = loading.load_backbone(backbone_dir, trust_remote_code=trust_remote_code, **kwargs)
+        tokenizer = loading.load_tokenizer(backbone_dir, trust_remote_code=trust_remote_code)
+        loading.check_lower_casing(backbone_dir, tokenizer)
+        try:
+            encoder = cls(backbone, tokenizer, config, load_card_data(folder))
+        except ValueError as error:
+            raise ValueError(f"{folder}: {error}") from None
+        if encoder.head is not None and head_weights is not None:
+            loading.load_head(encoder.head, head_weights)
         return encoder
 
     def save_pretrained(
@@ -342,18 +350,6 @@ class SentenceEncoder(nn.Module):
     def __repr__(self) -> str:
         return (f"SentenceEncoder(backbone={type(self.backbone).__name__}, dim={self.embedding_dim}, "
                 f"config={self.config})")
-
-
-def _check_vocabulary(backbone: nn.Module, tokenizer: Any) -> None:
-    """A tokenizer with more tokens than the model has embeddings is another model's: ids would overflow."""
-    if tokenizer is None or not hasattr(backbone, "get_input_embeddings"):
-        return
-    rows = backbone.get_input_embeddings().num_embeddings
-    if len(tokenizer) > rows:
-        raise ValueError(
-            f"the tokenizer has {len(tokenizer)} tokens but the model's embedding matrix has {rows} rows: "
-            "the tokenizer does not belong to this model"
-        )
 
 
 def _autocast_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
