@@ -15,7 +15,7 @@ from torch import nn
 from contrasent.hardware import warn_if_bfloat16_is_emulated
 from contrasent.models import folders, loading, padding_free
 from contrasent.models.atomic_folder import atomic_folder
-from contrasent.models.backbone_limits import check_settings, check_vocabulary, position_limit
+from contrasent.models.backbone_limits import check_length, check_settings, check_vocabulary, position_limit
 from contrasent.models.card import (
     CARD_NAME,
     CardData,
@@ -26,6 +26,7 @@ from contrasent.models.card import (
 )
 from contrasent.models.config import EncoderConfig
 from contrasent.models.pooling import needs_all_hidden_states, pool
+from contrasent.models.texts import as_text_list
 from contrasent.models.tokenization import length_sorted_chunks, pad, pad_token_id, tokenize
 
 # Keyword arguments of ``from_pretrained`` that set the encoder; the rest go to the backbone/tokenizer.
@@ -178,11 +179,15 @@ class SentenceEncoder(nn.Module):
 
         Texts are tokenized in one call, sorted by token count (longest first) and batched, each batch
         padded only to its longest member; the model runs in eval mode under ``torch.inference_mode``.
+        A text is read up to ``max_length × 100`` characters, so a huge text costs no more than that
+        (the rule: :func:`contrasent.models.tokenization.character_budget`).
 
         Args:
-            texts: a list of strings, or one string (treated as a list of one).
+            texts: one string (a list of one), or any ordered iterable of strings: a list, a tuple, a
+                generator (read once) ... (:mod:`contrasent.models.texts`).
             batch_size: texts per forward pass.
-            max_length: truncate to this many tokens (default: :attr:`max_seq_length`).
+            max_length: truncate to this many tokens (default: :attr:`max_seq_length`; at most
+                :func:`~contrasent.models.backbone_limits.position_limit`).
             normalize: L2-normalize the output; ``None`` follows the model's configuration.
             dtype: compute precision: ``None`` (the weights' own), ``torch.bfloat16``/``"bfloat16"`` (CPU
                 or GPU autocast: matrix products in bf16, norms and softmax in fp32; faster only on CPUs
@@ -196,17 +201,17 @@ class SentenceEncoder(nn.Module):
             (len(texts), :attr:`embedding_dim`) float32 embeddings.
 
         Raises:
-            TypeError: an item that is not a string (its index is named).
+            TypeError: ``texts`` is None, bytes, a set or dict, or holds an item that is not a string (its
+                index is named); ``batch_size`` or ``max_length`` is not an integer.
+            ValueError: ``batch_size`` or ``max_length`` out of range, or another bad argument (named).
         """
-        if isinstance(texts, str):
-            texts = [texts]
-        for index, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"texts[{index}] is {type(text).__name__}, expected str")
+        texts = as_text_list(texts)
         if convert_to not in ("numpy", "torch"):
             raise ValueError(f"convert_to must be 'numpy' or 'torch', got {convert_to!r}")
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        _check_positive_int("batch_size", batch_size)
+        if max_length is not None:
+            _check_positive_int("max_length", max_length)
+            check_length(self.backbone, max_length, "max_length")
         autocast_dtype = _autocast_dtype(dtype)
         device = self.device
         if autocast_dtype == torch.bfloat16 and device.type == "cpu":
@@ -350,6 +355,13 @@ class SentenceEncoder(nn.Module):
     def __repr__(self) -> str:
         return (f"SentenceEncoder(backbone={type(self.backbone).__name__}, dim={self.embedding_dim}, "
                 f"config={self.config})")
+
+
+def _check_positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a positive integer, got {type(value).__name__} {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
 
 
 def _autocast_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
