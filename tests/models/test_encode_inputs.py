@@ -53,6 +53,7 @@ def test_what_is_not_texts_is_refused_saying_what_to_pass(encoder, texts, patter
     ({"batch_size": -1}, ValueError, r"batch_size must be a positive integer, got -1"),
     ({"max_length": 0}, ValueError, r"max_length must be a positive integer, got 0"),
     ({"max_length": 8.0}, TypeError, r"max_length must be a positive integer, got float 8.0"),
+    ({"normalize": "no"}, TypeError, r"normalize must be True, False or None \(the model's setting\), got 'no'"),
     ({"max_length": 100_000}, ValueError, (r"max_length=100000 is more than BertModel can take: its position "
                                           r"embeddings end at 512 tokens")),
 ])

@@ -235,3 +235,18 @@ def test_a_name_that_is_no_name_is_refused_without_asking_the_hub(name, error, p
 def test_a_file_is_not_a_model_folder(model) -> None:
     with pytest.raises(NotADirectoryError, match=r"model.safetensors is a file, not a model folder"):
         SentenceEncoder.from_pretrained(model / "model.safetensors")
+
+
+@pytest.mark.parametrize(("settings", "pattern"), [
+    ({"normalise": True}, r"unexpected argument 'normalise': neither an encoder setting .*; did you mean 'normalize'\?"),
+    ({"poolng": "cls"}, r"unexpected argument 'poolng'.*did you mean 'pooling'\?"),
+    ({"device": "cpu"}, r"unexpected argument 'device': neither an encoder setting \(cache_dir, head, "),
+])
+def test_a_misspelled_setting_is_named_with_the_closest(tiny_bert_dir, settings, pattern) -> None:
+    with pytest.raises(TypeError, match=pattern):
+        SentenceEncoder.from_pretrained(tiny_bert_dir, **settings)
+
+
+def test_a_path_given_as_the_backbone_points_to_from_pretrained(tiny_bert_dir) -> None:
+    with pytest.raises(TypeError, match=r"backbone must be a transformers model .*got str; .*from_pretrained"):
+        SentenceEncoder(str(tiny_bert_dir), None)

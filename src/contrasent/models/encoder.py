@@ -25,8 +25,8 @@ from contrasent.models.card import (
     save_card_data,
 )
 from contrasent.models.config import EncoderConfig
+from contrasent.models.encode_arguments import as_text_list, autocast_dtype, check_options
 from contrasent.models.pooling import needs_all_hidden_states, pool
-from contrasent.models.texts import as_text_list
 from contrasent.models.tokenization import length_sorted_chunks, pad, pad_token_id, tokenize
 
 # Keyword arguments of ``from_pretrained`` that set the encoder; the rest go to the backbone/tokenizer.
@@ -82,6 +82,9 @@ class SentenceEncoder(nn.Module):
         card_data: CardData | None = None,
     ) -> None:
         super().__init__()
+        if not isinstance(backbone, nn.Module):
+            raise TypeError(f"backbone must be a transformers model (a torch.nn.Module), got {type(backbone).__name__}; "
+                            "to load a model by name or path, use SentenceEncoder.from_pretrained(...)")
         self.backbone = backbone
         self.tokenizer = tokenizer
         self.config = config or EncoderConfig()
@@ -184,7 +187,7 @@ class SentenceEncoder(nn.Module):
 
         Args:
             texts: one string (a list of one), or any ordered iterable of strings: a list, a tuple, a
-                generator (read once) ... (:mod:`contrasent.models.texts`).
+                generator (read once) ... (:mod:`contrasent.models.encode_arguments`).
             batch_size: texts per forward pass.
             max_length: truncate to this many tokens (default: :attr:`max_seq_length`; at most
                 :func:`~contrasent.models.backbone_limits.position_limit`).
@@ -202,19 +205,16 @@ class SentenceEncoder(nn.Module):
 
         Raises:
             TypeError: ``texts`` is None, bytes, a set or dict, or holds an item that is not a string (its
-                index is named); ``batch_size`` or ``max_length`` is not an integer.
+                index is named); an option of another type (:mod:`contrasent.models.encode_arguments`).
             ValueError: ``batch_size`` or ``max_length`` out of range, or another bad argument (named).
         """
         texts = as_text_list(texts)
-        if convert_to not in ("numpy", "torch"):
-            raise ValueError(f"convert_to must be 'numpy' or 'torch', got {convert_to!r}")
-        _check_positive_int("batch_size", batch_size)
+        check_options(batch_size, max_length, normalize, convert_to)
         if max_length is not None:
-            _check_positive_int("max_length", max_length)
             check_length(self.backbone, max_length, "max_length")
-        autocast_dtype = _autocast_dtype(dtype)
+        compute_dtype = autocast_dtype(dtype)
         device = self.device
-        if autocast_dtype == torch.bfloat16 and device.type == "cpu":
+        if compute_dtype == torch.bfloat16 and device.type == "cpu":
             warn_if_bfloat16_is_emulated("encode(dtype='bfloat16')")
         result = torch.empty((len(texts), self.embedding_dim), dtype=torch.float32, device=device)
 
@@ -228,7 +228,7 @@ class SentenceEncoder(nn.Module):
             self.eval()
             try:
                 with torch.inference_mode(), torch.autocast(
-                    device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
+                    device.type, dtype=compute_dtype or torch.float32, enabled=compute_dtype is not None
                 ):
                     for batch in batches:
                         inputs = pad([token_ids[i] for i in batch], pad_id)
@@ -277,7 +277,8 @@ class SentenceEncoder(nn.Module):
         if not any(backbone_dir.glob("*.safetensors")) and any(backbone_dir.glob("*.bin")):
             logger.warning("%s has no safetensors weights: loading the legacy PyTorch pickle with "
                            "torch.load(weights_only=True), which refuses anything but tensors", backbone_dir)
-        backbone = loading.load_backbone(backbone_dir, trust_remote_code=trust_remote_code, **kwargs)
+        backbone = loading.load_backbone(backbone_dir, _ENCODER_SETTINGS | _HUB_SETTINGS,
+                                         trust_remote_code=trust_remote_code, **kwargs)
         tokenizer = loading.load_tokenizer(backbone_dir, trust_remote_code=trust_remote_code)
         loading.check_lower_casing(backbone_dir, tokenizer)
         try:
@@ -355,27 +356,6 @@ class SentenceEncoder(nn.Module):
     def __repr__(self) -> str:
         return (f"SentenceEncoder(backbone={type(self.backbone).__name__}, dim={self.embedding_dim}, "
                 f"config={self.config})")
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a positive integer, got {type(value).__name__} {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
-
-
-def _autocast_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
-    names = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float16": torch.float16,
-             "fp16": torch.float16, "float32": None, "fp32": None}
-    if dtype is None or dtype == torch.float32:
-        return None
-    if isinstance(dtype, str):
-        if dtype not in names:
-            raise ValueError(f"dtype must be one of {sorted(names)} or a torch dtype, got {dtype!r}")
-        return names[dtype]
-    if dtype not in (torch.bfloat16, torch.float16):
-        raise ValueError(f"dtype must be torch.float32, torch.bfloat16 or torch.float16, got {dtype}")
-    return dtype
 
 
 class _NoProgress:

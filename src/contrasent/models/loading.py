@@ -18,7 +18,9 @@ parameter and the shape it expected:
 
 from __future__ import annotations
 
+import difflib
 import logging
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +53,16 @@ def _open_safetensors(path: Path) -> list[str]:
                       "save or download the model again") from error
 
 
-def load_backbone(folder: Path, **kwargs: Any) -> nn.Module:
+def load_backbone(folder: Path, settings: Collection[str] = (), **kwargs: Any) -> nn.Module:
     """``AutoModel.from_pretrained(folder, **kwargs)`` that refuses to initialise a parameter at random.
 
     ``ignore_mismatched_sizes=True`` in ``kwargs`` lets parameters of another shape start at random,
-    as in transformers (the user asked for it).
+    as in transformers (the user asked for it). ``settings``: the names the caller takes itself,
+    suggested when the model rejects a keyword argument (a misspelled ``normalise``).
 
     Raises:
         OSError: a weights file is truncated or damaged (named).
+        TypeError: a keyword argument the model does not take (named, with the closest of ``settings``).
         ValueError: the checkpoint lacks parameters of the architecture ``config.json`` names, or holds
             them with other shapes: the parameters, found and expected shapes and the files are named.
     """
@@ -66,7 +70,11 @@ def load_backbone(folder: Path, **kwargs: Any) -> nn.Module:
 
     check_weight_files(folder)
     allow_mismatch = kwargs.pop("ignore_mismatched_sizes", False)
-    model, info = AutoModel.from_pretrained(folder, output_loading_info=True, ignore_mismatched_sizes=True, **kwargs)
+    try:
+        model, info = AutoModel.from_pretrained(folder, output_loading_info=True, ignore_mismatched_sizes=True,
+                                                **kwargs)
+    except TypeError as error:
+        raise _unexpected_argument(error, kwargs, settings) from error
     files = _weight_files(folder)
     missing = sorted(key for key in info.get("missing_keys", ())
                      if not any(part in _UNUSED_MODULES for part in key.split(".")))
@@ -152,6 +160,17 @@ def check_lower_casing(backbone_dir: Path, tokenizer: Any) -> None:
                 raise ValueError(f"{path}: do_lower_case is true, so sentence-transformers lower-cases every text "
                                  "before tokenizing; contrasent does not, and this tokenizer is case-sensitive")
             return
+
+
+def _unexpected_argument(error: TypeError, kwargs: dict[str, Any], settings: Collection[str]) -> TypeError:
+    """The model's "unexpected keyword argument" error, with the argument named and the closest setting."""
+    named = [key for key in kwargs if f"'{key}'" in str(error)]
+    if not named:
+        return error
+    close = difflib.get_close_matches(named[0], list(settings), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return TypeError(f"from_pretrained got an unexpected argument {named[0]!r}: neither an encoder setting "
+                     f"({', '.join(sorted(settings))}) nor an argument of the model ({error}){hint}")
 
 
 def _weight_files(folder: Path) -> str:
