@@ -46,6 +46,12 @@ def test_what_is_not_texts_is_refused_saying_what_to_pass(encoder, texts, patter
         encoder.encode(texts)
 
 
+@pytest.mark.parametrize("text", ["abc\ud800", "\udcff at the start", "é then \udfff"])
+def test_a_lone_surrogate_is_named_by_position(encoder, text) -> None:
+    with pytest.raises(ValueError, match=r"texts\[1\] holds a lone surrogate '\\ud[8-f][0-9a-f]{2}' at character \d+"):
+        encoder.encode(["fine", text])
+
+
 @pytest.mark.parametrize(("options", "error", "pattern"), [
     ({"batch_size": "32"}, TypeError, r"batch_size must be a positive integer, got str '32'"),
     ({"batch_size": 2.5}, TypeError, r"batch_size must be a positive integer, got float 2.5"),

@@ -1,11 +1,12 @@
 """What ``SentenceEncoder.encode`` accepts, and the error, naming the argument, for what it does not.
 
-Texts (:func:`as_text_list`): one string (a text), or any ordered iterable of strings: a list, a tuple, a generator (read
-once), a numpy array or pandas Series of strings, a dict's ``keys()`` (ordered). Refused with a ``TypeError`` that says what was given
-and what to pass instead: ``None``, bytes (undecoded text: which encoding is the caller's to say), a set
-(no order: the rows of the result could not be matched to the texts), a dict (its keys would be
-encoded, rarely what was meant), anything not iterable, and any item that is not a string (named by its
-position).
+Texts (:func:`as_text_list`): one string (a text), or any ordered iterable of strings: a list, a tuple,
+a generator (read once), a numpy array or pandas Series of strings, a dict's ``keys()``. Refused with a
+``TypeError`` that says what was given and what to pass instead: ``None``, bytes (undecoded text: which
+encoding is the caller's to say), a set (no order: the rows of the result could not be matched to the
+texts), a dict (its keys would be encoded, rarely what was meant), anything not iterable, any item that
+is not a string (named by its position); with a ``ValueError``, a string holding a lone surrogate, which
+no tokenizer reads.
 
 Options (:func:`check_options`, :func:`autocast_dtype`): ``batch_size`` and ``max_length`` positive
 integers (not floats or bools), ``normalize`` ``True``, ``False`` or ``None`` (a string such as ``"no"``
@@ -15,12 +16,14 @@ listed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
 
 _BYTES = (bytes, bytearray, memoryview)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # what Python keeps of undecodable bytes (surrogateescape)
 
 
 def as_text_list(texts: Any) -> list[str]:
@@ -48,6 +51,10 @@ def as_text_list(texts: Any) -> list[str]:
         if not isinstance(text, str):
             hint = ": decode it first, e.g. .decode('utf-8')" if isinstance(text, _BYTES) else ""
             raise TypeError(f"texts[{index}] is {type(text).__name__}, expected str{hint}")
+        surrogate = None if text.isascii() else _LONE_SURROGATE.search(text)
+        if surrogate is not None:  # tokenizers fail on it with a message that names nothing
+            raise ValueError(f"texts[{index}] holds a lone surrogate {surrogate.group()!r} at character "
+                             f"{surrogate.start()}, which is not text: decode its bytes with errors='replace'")
     return items
 
 
