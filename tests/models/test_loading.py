@@ -232,6 +232,12 @@ def test_a_name_that_is_no_name_is_refused_without_asking_the_hub(name, error, p
         SentenceEncoder.from_pretrained(name)
 
 
+def test_a_path_object_is_never_looked_up_on_the_hub(monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError, match=r"model folder 'org/model' does not exist"):
+        SentenceEncoder.from_pretrained(Path("org/model"))
+
+
 def test_a_file_is_not_a_model_folder(model) -> None:
     with pytest.raises(NotADirectoryError, match=r"model.safetensors is a file, not a model folder"):
         SentenceEncoder.from_pretrained(model / "model.safetensors")

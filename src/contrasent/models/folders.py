@@ -86,7 +86,8 @@ def resolve_model_dir(name_or_path: str | os.PathLike, **hub_kwargs: Any) -> Pat
         return path
     if path.exists():
         raise NotADirectoryError(f"{path} is a file, not a model folder: pass the folder that holds config.json")
-    looks_local = name.startswith((".", "/", "~")) or name.count("/") > 1
+    # a Path object is always meant as a local folder, never as a Hub id
+    looks_local = not isinstance(name_or_path, str) or name.startswith((".", "/", "~")) or name.count("/") > 1
     if looks_local:
         raise FileNotFoundError(f"model folder {name!r} does not exist (and is not a Hub id)")
     from huggingface_hub import snapshot_download
