@@ -191,3 +191,20 @@ def test_the_model_folder_rule_recognises_what_the_trainer_writes(encoder, tmp_p
     assert (tmp_path / "checkpoint-5" / "optimizer.pt").read_bytes() == b"state"
     np.testing.assert_array_equal(SentenceEncoder.from_pretrained(tmp_path / "checkpoint-5").encode(["x"]),
                                   encoder.encode(["x"]))
+
+
+def test_without_renameat2_a_neighbour_named_like_the_parking_spot_is_untouched(encoder, tmp_path,
+                                                                                 monkeypatch) -> None:
+    """Where the OS cannot swap two folders at once, the old one is parked under the temporary folder's
+    unique name, not under ``<target>.old``, which may be the user's."""
+    from contrasent.models import atomic_folder
+
+    monkeypatch.setattr(atomic_folder, "_renameat2", lambda: None)
+    encoder.save_pretrained(tmp_path / "model")
+    (tmp_path / "model.old").mkdir()
+    (tmp_path / "model.old" / "mine.txt").write_text("mine")
+    encoder.save_pretrained(tmp_path / "model")
+    assert (tmp_path / "model.old" / "mine.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "model.old"]
+    np.testing.assert_array_equal(SentenceEncoder.from_pretrained(tmp_path / "model").encode(["x"]),
+                                  encoder.encode(["x"]))

@@ -167,7 +167,7 @@ def _exchange(a: Path, b: Path) -> None:
     at_fdcwd, rename_exchange = -100, 2
     if renameat2 is not None and renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
         return
-    parked = b.with_name(b.name + ".old")
+    parked = a.with_name(a.name + ".old")  # beside the staging folder's unique name: never a user's file
     os.rename(b, parked)
     os.rename(a, b)
     os.rename(parked, a)
