@@ -14,7 +14,8 @@ publishing). A save of a given :class:`FolderKind` writes to ``target`` only whe
 4. any folder, when the caller passes ``exist_ok=True``: a folder it owns by contract (a trainer's
    ``output_dir``, where transformers puts checkpoints and logs).
 
-Everything else is refused with a ``FileExistsError`` that names ``target`` and says what is there: a
+A link is followed: the folder it points to is checked and replaced, the link stays. Everything else
+is refused with a ``FileExistsError`` that names ``target`` and says what is there: a
 file (or a link to one, a device, a pipe ...), or a non-empty folder of something else (a user's
 documents, another library's model, a search index where a model is saved). Nothing has been written
 then, and nothing is moved.
