@@ -133,8 +133,8 @@ def make_foreign_folder(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("command", ["search", "serve"])
 @pytest.mark.parametrize(("make_target", "message"), [
-    (make_file, "notes.txt exists and is not a folder: an index is never saved in its place"),
-    (make_foreign_folder, "photos is a folder that holds other files and no saved index (index.json)"),
+    (make_file, "notes.txt is a file; refusing to replace it with a search index folder"),
+    (make_foreign_folder, "photos is a folder of other files (1 entry: cat.jpg) and holds no index.json"),
     (lambda tmp: make_file(tmp) / "index", "notes.txt is a file, not a folder"),
     (lambda tmp: Path("/proc/contrasent-index"), "cannot save the index to /proc/contrasent-index: /proc cannot be written"),
 ])

@@ -315,12 +315,12 @@ def test_save_never_replaces_a_file_or_a_foreign_folder(tiny, tmp_path) -> None:
     index = SemanticIndex.build(DOCS, tiny)
     notes = tmp_path / "notes.txt"
     notes.write_text("mine")
-    with pytest.raises(FileExistsError, match=r"notes.txt exists and is not a folder: an index is never saved"):
+    with pytest.raises(FileExistsError, match=r"notes.txt is a file; refusing to replace it with a search index folder"):
         index.save(notes)
     photos = tmp_path / "photos"
     photos.mkdir()
     (photos / "cat.jpg").write_bytes(b"\xff\xd8")
-    with pytest.raises(FileExistsError, match=r"photos is a folder that holds other files and no saved index"):
+    with pytest.raises(FileExistsError, match=r"photos is a folder of other files \(1 entry: cat.jpg\) and holds no index.json"):
         index.save(photos)
     assert notes.read_text() == "mine" and [p.name for p in photos.iterdir()] == ["cat.jpg"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "photos"]  # no hidden .saving- left

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from contrasent.hardware import warn_if_bfloat16_is_emulated
-from contrasent.models import folders
+from contrasent.models.atomic_folder import atomic_folder
 from contrasent.search import faiss_backend, index_files
 from contrasent.search.index_checks import as_list, check_ids, first_non_finite_row
 from contrasent.search.index_files import (
@@ -43,6 +43,7 @@ from contrasent.search.index_files import (
     DTYPES,
     EMBEDDINGS_NAME,
     FAISS_NAME,
+    INDEX_FOLDER,
     INDEX_FORMAT,
     INDEX_VERSION,
     METADATA_NAME,
@@ -57,8 +58,8 @@ if TYPE_CHECKING:
 
     from contrasent.models.encoder import SentenceEncoder
 
-__all__ = ["BACKENDS", "CORPUS_NAME", "EMBEDDINGS_NAME", "FAISS_NAME", "INDEX_FORMAT", "INDEX_VERSION",
-           "METADATA_NAME", "SIMILARITIES", "SearchResult", "SemanticIndex"]
+__all__ = ["BACKENDS", "CORPUS_NAME", "EMBEDDINGS_NAME", "FAISS_NAME", "INDEX_FOLDER", "INDEX_FORMAT",
+           "INDEX_VERSION", "METADATA_NAME", "SIMILARITIES", "SearchResult", "SemanticIndex"]
 
 
 class SearchResult(NamedTuple):
@@ -338,12 +339,10 @@ class SemanticIndex:
         if self.backend == "faiss" and self._faiss is not None and self._faiss.ntotal == len(self):
             write_faiss = partial(faiss_backend.write_faiss, self._faiss)
         try:
-            with folders.atomic_folder(directory) as folder:
+            with atomic_folder(directory, INDEX_FOLDER) as folder:
                 index_files.write_index(folder, metadata, self.ids, self.texts, self.embeddings, write_faiss)
         except OSError as error:  # a full disk says neither which index nor where
             raise OSError(error.errno, f"cannot save the index to {directory}: {error.strerror or error}") from error
-        if write_faiss is None:  # the swap keeps the old folder's other files: not a faiss index of other rows
-            (Path(directory) / FAISS_NAME).unlink(missing_ok=True)
 
     @classmethod
     def load(

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from contrasent.data.files import DataFormatError
+from contrasent.models.atomic_folder import FolderKind, check_replaceable
 from contrasent.search.index_checks import check_ids, first_non_finite_row, first_non_unit_row
 from contrasent.search.model_probe import SAME_MODEL_MIN_COSINE
 from contrasent.search.text_checks import check_text, short_repr
@@ -48,6 +49,9 @@ METADATA_NAME = "index.json"
 EMBEDDINGS_NAME = "embeddings.npy"
 CORPUS_NAME = "corpus.jsonl"
 FAISS_NAME = "faiss.index"
+# What SemanticIndex.save writes and may replace (contrasent.models.atomic_folder): an earlier index, whose
+# stale faiss.index goes with it.
+INDEX_FOLDER = FolderKind("search index", METADATA_NAME, (METADATA_NAME, EMBEDDINGS_NAME, CORPUS_NAME, FAISS_NAME))
 SIMILARITIES = ("cosine", "dot")
 BACKENDS = ("exact", "faiss")
 DTYPES = ("float32", "bfloat16")
@@ -57,23 +61,17 @@ _LEGACY_SAMPLES = 8
 
 def check_save_target(directory: str | os.PathLike) -> None:
     """Raise, before any work, when saving an index to ``directory`` would replace something that is not
-    an index, or cannot succeed.
+    an index (the one rule of :func:`contrasent.models.atomic_folder.check_replaceable`), or cannot succeed.
 
     Raises:
-        FileExistsError: ``directory`` is a file (or anything but a folder), or a folder that holds other
-            things and no ``index.json``: never replaced.
+        FileExistsError: ``directory`` is a file, or a folder that holds other things and no ``index.json``:
+            never replaced.
         NotADirectoryError: a parent of ``directory`` is a file.
         OSError: the folder it would be written in cannot be written (no permission, read-only).
     """
-    target = Path(directory)
-    if target.exists() or target.is_symlink():
-        if not target.is_dir():
-            raise FileExistsError(f"{target} exists and is not a folder: an index is never saved in its place; "
-                                  "choose another path")
-        if not (target / METADATA_NAME).is_file() and any(target.iterdir()):
-            raise FileExistsError(f"{target} is a folder that holds other files and no saved index ({METADATA_NAME}): "
-                                  "saving there would replace them; choose another path or an empty folder")
-    check_writable(target, "the index")  # it is written beside its final place, then renamed
+    if Path(directory).exists():
+        check_replaceable(directory, INDEX_FOLDER)
+    check_writable(directory, "the index")  # it is written beside its final place, then renamed
 
 
 def check_writable(target: str | os.PathLike, what: str) -> None:

@@ -215,7 +215,7 @@ class ContrastiveTrainer(Trainer):
             return
         encoder = self.accelerator.unwrap_model(self.model)
         describe_training(encoder, self.loss, self.layout, self.args, self.state.global_step, self.state.epoch)
-        encoder.save_pretrained(output_dir)
+        encoder.save_pretrained(output_dir, exist_ok=True)  # output_dir is the trainer's: checkpoints, logs
         (Path(output_dir) / "training_args.json").write_text(self.args.to_json_string(), encoding="utf-8")
 
     def push_to_hub(self, commit_message: str | None = "End of training", blocking: bool = True,
