@@ -250,6 +250,11 @@ def check_output_folders(output_dir: Path, checkpoint_dir: Path, overwrite: bool
                               "--overwrite_output_dir to start over, or another --output_dir")
         for checkpoint in checkpoints if delete else []:
             shutil.rmtree(checkpoint, ignore_errors=True)
+    if not finished:  # a folder of other things is never written into (the model folder rule)
+        from contrasent.models.atomic_folder import check_replaceable
+        from contrasent.models.folders import MODEL_FOLDER
+
+        check_replaceable(output_dir, MODEL_FOLDER)
     for folder in (output_dir, checkpoint_dir):
         try:
             folder.mkdir(parents=True, exist_ok=True)
