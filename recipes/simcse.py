@@ -227,15 +227,16 @@ def sts_evaluator(path: str, name: str):
                             if metric in ("spearman", "pearson")}
 
 
-def check_inference_length(encoder: Any, length: int | None) -> None:
-    """Refuse an ``--inference_max_seq_length`` the model has no positions for: the saved model could not
-    embed a text that long."""
-    from contrasent.training.setup import position_limit
+def set_inference_length(encoder: Any, length: int) -> None:
+    """Save ``length`` with the model as its token limit for encoding; refused, naming the flag, beyond the
+    model's positions (the saved model could not embed a text that long)."""
+    from contrasent.models.backbone_limits import position_limit
 
-    limit = position_limit(encoder)
-    if length is not None and limit is not None and length > limit:
+    limit = position_limit(encoder.backbone)
+    if limit is not None and length > limit:
         raise RecipeError(f"--inference_max_seq_length {length} is more than the model's {limit} positions; "
                           f"give at most {limit}")
+    encoder.config = encoder.config.replace(source="--inference_max_seq_length", max_seq_length=length)
 
 
 def resume_point(training_args: Any) -> str | None:
@@ -275,6 +276,11 @@ def check_output_folders(output_dir: Path, checkpoint_dir: Path, overwrite: bool
                               "--overwrite_output_dir to start over, or another --output_dir")
         for checkpoint in checkpoints if delete else []:
             shutil.rmtree(checkpoint, ignore_errors=True)
+    if not finished:  # a folder of other things is never written into (the model folder rule)
+        from contrasent.models.atomic_folder import check_replaceable
+        from contrasent.models.folders import MODEL_FOLDER
+
+        check_replaceable(output_dir, MODEL_FOLDER)
     for folder in (output_dir, checkpoint_dir):
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -295,14 +301,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     set_seed(training_args.seed)
     overrides = {name: value for name, value in asdict(model_args).items()
                  if name in ("pooling", "head", "head_at_inference", "normalize") and value is not None}
-    if model_args.inference_max_seq_length is not None:
-        overrides["max_seq_length"] = model_args.inference_max_seq_length
     model_path = model_args.model_name_or_path or default_model()
     # The training length (--max_seq_length) truncates only the training batches (the collator's job): the
     # model keeps its own inference length, which is saved with it.
     encoder = SentenceEncoder.from_pretrained(model_path, trust_remote_code=model_args.trust_remote_code,
                                               **overrides)
-    check_inference_length(encoder, model_args.inference_max_seq_length)
+    if model_args.inference_max_seq_length is not None:
+        set_inference_length(encoder, model_args.inference_max_seq_length)
     output_dir = Path(training_args.output_dir)
     training_args.output_dir = data_args.checkpoint_dir or f"{output_dir}-checkpoints"
     # every process checks (so that all stop together), one deletes

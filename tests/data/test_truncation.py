@@ -1,5 +1,5 @@
-"""Truncation before tokenising (issue #15, class 9): a huge text costs what a text of a few thousand
-characters costs, and the ids are those of tokenising the whole text and truncating."""
+"""The collator's tokenizing is bounded (issue #15, class 9): a huge text costs what a text of a few thousand
+characters costs, the truncation warning included, and the ids are those of tokenizing the whole text."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from contrasent.data import ContrastiveCollator, infer_layout
-from contrasent.data.truncation import MAX_CHARS_PER_TOKEN, truncated_token_ids
-from contrasent.models.tokenization import tokenize
+from contrasent.data.truncation import truncated_token_ids
+from contrasent.models.tokenization import character_budget, tokenize
 
 
 class WatchedTokenizer:
@@ -37,7 +37,7 @@ class WatchedTokenizer:
 ])
 def test_a_huge_text_costs_no_more_than_the_bound(tiny_bert_dir, caplog, line) -> None:
     max_length = 32
-    tokenizer = WatchedTokenizer(AutoTokenizer.from_pretrained(tiny_bert_dir), limit=max_length * MAX_CHARS_PER_TOKEN)
+    tokenizer = WatchedTokenizer(AutoTokenizer.from_pretrained(tiny_bert_dir), limit=character_budget(max_length + 1))
     collator = ContrastiveCollator(tokenizer, infer_layout(["text"]), max_length=max_length)
     with caplog.at_level(logging.WARNING):
         batch = collator([{"text": line}, {"text": "a short one"}])
@@ -76,34 +76,43 @@ def wiki_lines(data_dir) -> list[str]:
 
 
 def long_texts(lines: list[str]) -> list[str]:
-    """Texts around and far beyond every budget, with odd spacing, CJK, long words and URLs."""
+    """Texts around and far beyond every budget: prose, odd spacing, URLs, long words."""
     paragraphs = [" ".join(lines[i:i + n]) for i, n in ((0, 1), (1, 3), (4, 10), (14, 40), (54, 150), (204, 190))]
-    odd = ["word  \t double\n\nspaces " * 300, "长文本没有空格" * 500 + " and then words " * 50,
-           ("https://example.com/" + "a" * 300 + " ") * 40, "supercalifragilistic" * 100 + " end " * 200,
-           " leading and trailing spaces " * 100 + "   "]
+    odd = ["word  \t double\n\nspaces " * 300, ("https://example.com/" + "a" * 300 + " ") * 40,
+           "supercalifragilistic " * 300, " leading and trailing spaces " * 100 + "   "]
     return paragraphs + odd
 
 
-@pytest.mark.parametrize("kind", ["wordpiece_tiny_bert", "wordpiece_minilm", "byte_level_bpe", "metaspace_unigram"])
+# more than 100 characters a token: an unbroken "word" of 2000 characters, CJK without spaces
+BEYOND_THE_BUDGET = ["supercalifragilistic" * 100 + " end " * 200, "长文本没有空格" * 500 + " and then words " * 50]
+
+
+def tokenizer_of(kind: str, wiki_lines: list[str], tiny_bert_dir, minilm_dir):
+    if kind.startswith("wordpiece"):
+        return AutoTokenizer.from_pretrained(tiny_bert_dir if kind.endswith("tiny_bert") else minilm_dir)
+    return trained_tokenizer(kind, wiki_lines)
+
+
+KINDS = ["wordpiece_tiny_bert", "wordpiece_minilm", "byte_level_bpe", "metaspace_unigram"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("max_length", [8, 32, 128])
 def test_the_ids_are_those_of_the_whole_text_truncated(kind, max_length, wiki_lines, tiny_bert_dir,
                                                        minilm_dir) -> None:
-    if kind.startswith("wordpiece"):
-        tokenizer = AutoTokenizer.from_pretrained(tiny_bert_dir if kind.endswith("tiny_bert") else minilm_dir)
-    else:
-        tokenizer = trained_tokenizer(kind, wiki_lines)
+    tokenizer = tokenizer_of(kind, wiki_lines, tiny_bert_dir, minilm_dir)
     texts = long_texts(wiki_lines)
     ids, longer = truncated_token_ids(tokenizer, texts, max_length)
-    assert ids == tokenize(tokenizer, texts, max_length)
-    assert longer == [len(full) > max_length for full in tokenize(tokenizer, texts, 10**6)]
+    assert ids == tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+    assert longer == [len(full) > max_length for full in tokenizer(texts)["input_ids"]]
 
 
-def test_left_truncation_keeps_the_end(wiki_lines) -> None:
-    tokenizer = trained_tokenizer("byte_level_bpe", wiki_lines)
-    tokenizer.truncation_side = "left"
-    texts = long_texts(wiki_lines)
-    ids, _ = truncated_token_ids(tokenizer, texts, 16)
-    assert ids == tokenize(tokenizer, texts, 16)
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_ids_are_those_of_the_one_tokenize_path(kind, wiki_lines, tiny_bert_dir, minilm_dir) -> None:
+    tokenizer = tokenizer_of(kind, wiki_lines, tiny_bert_dir, minilm_dir)
+    texts = long_texts(wiki_lines) + BEYOND_THE_BUDGET  # what encode embeds is what training trains on
+    ids, longer = truncated_token_ids(tokenizer, texts, 8)
+    assert ids == tokenize(tokenizer, texts, 8) and all(longer[-2:])
 
 
 def test_each_distinct_text_is_tokenised_once(tiny_bert_dir) -> None:

@@ -45,7 +45,7 @@ def test_torch_tensors_are_accepted():
     [
         (object(), TypeError, "expected a model with an encode"),
         (Lengths(output=[1.0, 2.0]), ValueError, r"returned shape \(2,\) for 2 texts"),
-        (Lengths(output=[[np.nan], [1.0]]), ValueError, "non-finite"),
+        (Lengths(output=[[np.nan], [1.0]]), ValueError, r"non-finite values \(NaN or inf\) for the text 'yy'"),
     ],
 )
 def test_bad_models_raise(model, error, message):

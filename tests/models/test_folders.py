@@ -12,7 +12,8 @@ import torch
 from transformers import AutoModel
 
 from contrasent import SentenceEncoder
-from contrasent.models.folders import atomic_folder
+from contrasent.models.atomic_folder import atomic_folder
+from contrasent.models.folders import MODEL_FOLDER
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +128,7 @@ def test_failed_save_leaves_the_previous_model_intact(tiny_bert_dir, tmp_path, m
 
 
 def test_atomic_folder_publishes_only_on_success(tmp_path) -> None:
-    with atomic_folder(tmp_path / "out") as staging:
+    with atomic_folder(tmp_path / "out", MODEL_FOLDER) as staging:
         (staging / "a.txt").write_text("1")
         assert not (tmp_path / "out").exists()
     assert (tmp_path / "out" / "a.txt").read_text() == "1"

@@ -56,6 +56,9 @@ def test_ids_and_fields(tmp_path) -> None:
         ('["text"]\n', {}, r"bad.jsonl, line 1: expected a JSON object, got list"),
         ('{"text": "a", "title": 3}\n', {}, r"bad.jsonl, line 1: the 'title' field must be a string, got int"),
         ('{"text": "a", "key": 1}\n{"text": "b"}\n', {"id_field": "key"}, r"bad.jsonl, line 2: no 'key' field"),
+        ('{"text": "ok"}\n{"text": "abc\\ud800"}\n', {},
+         r"bad.jsonl, line 2, field 'text' holds a lone surrogate U\+D800 at character 3"),
+        ('{"text": "ok", "title": "\\udfff"}\n', {}, r"bad.jsonl, line 1, field 'title' holds a lone surrogate"),
     ],
 )
 def test_bad_corpus_files_name_file_and_line(tmp_path, content, options, message) -> None:
@@ -64,6 +67,30 @@ def test_bad_corpus_files_name_file_and_line(tmp_path, content, options, message
         read_corpus(tmp_path / "bad.jsonl", **options)
 
 
+@pytest.mark.parametrize(
+    ("content", "error", "message"),
+    [
+        ('{"_id": "d1", "text": "a"}\n\n{"_id": "d2", "text": "b"}\n{"_id": "d1", "text": "c"}\n', ValueError,
+         r"ids.jsonl: duplicate id 'd1' at line 4 and line 1; ids must be unique"),
+        ('{"id": 1, "text": "a"}\n{"id": 1, "text": "b"}\n{"id": 2, "text": "c"}\n{"id": 2, "text": "d"}\n',
+         ValueError, r"duplicate id 1 at line 2 and line 1 \(2 duplicates in all\)"),
+        ('{"_id": "d1", "text": "a"}\n{"_id": null, "text": "b"}\n', TypeError,
+         r"ids.jsonl, line 2: an id must be a str or an int, got None"),
+        ('{"_id": 1.5, "text": "a"}\n', TypeError, r"ids.jsonl, line 1: an id must be a str or an int, got 1.5"),
+        ('{"_id": ["d"], "text": "a"}\n', TypeError, r"ids.jsonl, line 1: an id must be a str or an int, got \['d'\]"),
+        ('{"_id": true, "text": "a"}\n', TypeError, r"ids.jsonl, line 1: an id must be a str or an int, got True"),
+    ],
+)
+def test_corpus_ids_are_unique_strings_or_integers(tmp_path, content, error, message) -> None:
+    """Ids that repeat or that JSON cannot keep as they are would make an index lie (issue #15, class 5):
+    refused where the corpus is read, naming its lines."""
+    (tmp_path / "ids.jsonl").write_text(content)
+    with pytest.raises(error, match=message):
+        read_corpus(tmp_path / "ids.jsonl")
+
+
 def test_missing_corpus(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match=r"corpus file .*absent.jsonl not found"):
         read_corpus(tmp_path / "absent.jsonl")
+    with pytest.raises(FileNotFoundError, match=r"corpus file .* is a folder"):
+        read_corpus(tmp_path)

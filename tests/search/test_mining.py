@@ -233,6 +233,51 @@ def test_default_corpus_is_the_positives_and_arguments_are_checked(synthetic):
         mine_hard_negatives(dataset, model, sampling="hardest")
 
 
+@pytest.mark.parametrize(("rows", "error", "message"), [
+    ({"anchor": ["q", "r"], "positive": ["p", None]}, TypeError,
+     r"dataset, row 1, column 'positive': expected a string, got NoneType \(None\)"),
+    ({"anchor": ["q", " "], "positive": ["p", "s"]}, ValueError,
+     r"dataset, row 1, column 'anchor': empty or whitespace-only text"),
+    ({"anchor": ["q"], "positive": [3]}, TypeError, r"row 0, column 'positive': expected a string, got int"),
+    ({"anchor": [], "positive": []}, ValueError, r"dataset: the dataset is empty"),
+    ({"text": ["q"]}, ValueError, r"dataset needs an anchor and a positive column, has \['text'\]"),
+])
+def test_rows_that_cannot_be_mined_are_named_before_encoding(rows, error, message):
+    """A None positive used to be a traceback from deep inside (issue #15, class 6); now each is named by
+    source, row and column, as the trainer names them, before the model encodes anything."""
+    model = LookupModel({})
+    with pytest.raises(error, match=message):
+        mine_hard_negatives(datasets.Dataset.from_dict(rows), model, verbose=False)
+    assert model.encoded == 0
+
+
+def test_a_model_that_embeds_nan_is_refused(synthetic):
+    dataset, corpus, embeddings = synthetic
+    broken = {**embeddings, corpus[3]: np.full_like(embeddings[corpus[3]], np.nan)}
+    with pytest.raises(ValueError, match=rf"the model embedded the corpus text '{corpus[3]}' as NaN or infinite"):
+        mine_hard_negatives(dataset, LookupModel(broken), corpus, verbose=False)
+
+
+@pytest.mark.parametrize("damage", [
+    lambda path: path.write_bytes(path.read_bytes()[:100]),  # truncated
+    lambda path: path.write_bytes(b""),  # empty
+    lambda path: np.save(path, np.zeros((2, 3), np.float32)),  # another number of rows
+    lambda path: np.save(path, np.full((len(np.load(path)), np.load(path).shape[1]), np.nan, np.float32)),
+])
+def test_a_damaged_cache_file_is_encoded_again_with_a_warning(synthetic, tmp_path, damage):
+    dataset, corpus, embeddings = synthetic
+    want = mine_hard_negatives(dataset, LookupModel(embeddings), corpus, cache_dir=tmp_path, verbose=False)
+    for path in tmp_path.glob("embeddings-*.npy"):
+        damage(path)
+    model = LookupModel(embeddings)
+    with pytest.warns(UserWarning, match=r"embedding cache .*embeddings-.*\.npy .*: encoding again and replacing it"):
+        got = mine_hard_negatives(dataset, model, corpus, cache_dir=tmp_path, verbose=False)
+    assert got.to_dict() == want.to_dict() and model.encoded > 0
+    model = LookupModel(embeddings)
+    mine_hard_negatives(dataset, model, corpus, cache_dir=tmp_path, verbose=False)
+    assert model.encoded == 0  # replaced: read from the cache again
+
+
 # ---------------------------------------------------------------------------------------------------
 # SciFact train with all-MiniLM-L6-v2: the real thing, encoded once.
 # ---------------------------------------------------------------------------------------------------

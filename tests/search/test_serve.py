@@ -119,6 +119,83 @@ def test_bad_search_requests_get_422_with_a_message(address, body, message) -> N
     assert status == 422 and message in got["detail"]
 
 
+# The server answering 500 (issue #15, class 7): each of these is the client's mistake, so a 4xx naming it.
+NESTED = b"[" * 100_000
+HUGE_TOP_K = b'{"query": "q", "top_k": ' + b"9" * 5000 + b"}"
+
+
+@pytest.mark.parametrize(("path", "body", "status", "message"), [
+    ("/search", b'{"query": "abc\\ud800"}', 422, '"query" holds a lone surrogate U+D800 at character 3'),
+    ("/search", b'{"queries": ["ok", "\\udc00x"]}', 422, '"queries"[1] holds a lone surrogate U+DC00 at character 0'),
+    ("/encode", b'{"texts": ["abc\\ud800"]}', 422, '"texts"[0] holds a lone surrogate U+D800 at character 3'),
+    ("/search", NESTED, 400, "request body is nested too deeply"),
+    ("/encode", NESTED, 400, "request body is nested too deeply"),
+    ("/encode", b'{"texts": ["a"], "x": ' + b'{"a": ' * 50_000 + b"1" + b"}" * 50_001, 400, "nested too deeply"),
+    ("/search", HUGE_TOP_K, 400, "request body holds an integer of 5000 digits"),
+    ("/search", b'{"query": "q", "top_k": -' + b"9" * 5000 + b"}", 400, "an integer of 5000 digits"),
+    ("/search", b'{"query": "q", "top_k": NaN}', 400, "request body is not valid JSON: NaN is not a JSON value"),
+    ("/search", b'{"query": "q", "top_k": Infinity}', 400, "Infinity is not a JSON value"),
+    ("/encode", b'{"texts": ["a"], "x": -Infinity}', 400, "-Infinity is not a JSON value"),
+    ("/search", b'{"query": "q", "top_k": 1e400}', 422, "top_k must be an integer from 1 to 100, got inf"),
+    ("/search", b'{"query": "q", "top_k": 3.0}', 422, "top_k must be an integer from 1 to 100, got 3.0"),
+    ("/search", b'{"query": "q", "top_k": null}', 422, "top_k must be an integer from 1 to 100, got None"),
+    ("/search", b'{"query": "q", "top_k": false}', 422, "top_k must be an integer from 1 to 100, got False"),
+    ("/search", b'{"query": "   "}', 422, '"query" is empty or only whitespace'),
+    ("/search", b'{"query": "\\u200b\\u0000"}', 422, '"query" is empty or only whitespace'),
+    ("/search", b'{"queries": ["q", "\\n\\t"]}', 422, '"queries"[1] is empty or only whitespace'),
+    ("/search", b'{"query": 7}', 422, '"query" must be a string of 1 to 10000 characters'),
+    ("/search", b'{"query": {"nested": "object"}}', 422, '"query" must be a string'),
+    ("/search", b'{"queries": [["q"]]}', 422, '"queries"[0] must be a string, got list'),
+    ("/encode", b'{"texts": [true]}', 422, '"texts"[0] must be a string, got bool'),
+    ("/encode", b'{"texts": [1.5]}', 422, '"texts"[0] must be a string, got float'),
+    ("/encode", b'{"texts": {"a": "b"}}', 422, '"texts" must be a non-empty list of strings'),
+    ("/encode", b"", 400, "request body is not valid JSON"),
+    ("/encode", b"null", 400, "request body must be a JSON object, got NoneType"),
+    ("/encode", b'"texts"', 400, "request body must be a JSON object, got str"),
+])
+def test_what_used_to_be_a_500_is_a_4xx_with_a_message(default_address, path, body, status, message) -> None:
+    got_status, got = call(default_address, "POST", path, body)
+    assert (got_status, message in got["detail"]) == (status, True), got
+    assert call(default_address, "GET", "/health")[0] == 200  # and the server keeps serving
+
+
+@pytest.fixture(scope="module")
+def default_address(index) -> Iterator[tuple[str, int]]:
+    """The service with its default limits (1 MB bodies), as ``contrasent serve`` starts it."""
+    with running(create_app(index)) as address:
+        yield address
+
+
+def test_blank_texts_are_encoded_but_not_searched(default_address) -> None:
+    status, body = call(default_address, "POST", "/encode", {"texts": [" ", ""]})
+    assert status == 200 and len(body["embeddings"]) == 2  # the encoder's business: blank texts embed
+
+
+def test_searching_an_empty_index_is_a_409(tiny_bert_dir) -> None:
+    empty = SemanticIndex(SentenceEncoder.from_pretrained(tiny_bert_dir))
+    with running(create_app(empty)) as address:
+        status, body = call(address, "POST", "/search", {"query": "anything"})
+        assert status == 409 and body["detail"] == "the index holds no documents: there is nothing to search"
+        assert call(address, "POST", "/encode", {"texts": ["still encodes"]})[0] == 200
+
+
+def test_an_unexpected_failure_is_a_500_with_a_message(index, monkeypatch) -> None:
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("the model fell over")
+
+    with running(create_app(index)) as address:
+        monkeypatch.setattr(index, "search", broken)
+        status, body = call(address, "POST", "/search", {"query": "q"})
+    assert status == 500 and body == {"detail": "internal error: RuntimeError: the model fell over"}
+
+
+@pytest.mark.parametrize("field", ["max_body_bytes", "max_texts", "max_text_chars", "max_top_k"])
+@pytest.mark.parametrize("value", [0, -1, 2.5, True])
+def test_limits_must_be_positive_integers(field, value) -> None:
+    with pytest.raises(ValueError, match=rf"Limits.{field} must be a positive integer, got {value!r}"):
+        Limits(**{field: value})
+
+
 def test_oversized_chunked_body_is_refused_and_the_server_keeps_serving(address) -> None:
     chunks = iter([b'{"texts": ["', b"x" * 3000, b"y" * 3000, b'"]}'])  # no Content-Length
     status, body = call(address, "POST", "/encode", chunks, encode_chunked=True)

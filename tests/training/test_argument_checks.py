@@ -116,8 +116,9 @@ def test_the_recipe_refuses_bad_numbers_when_parsing(recipe, tmp_path, flags, me
 def test_the_recipe_refuses_an_inference_length_the_model_has_no_positions_for(recipe, tiny_bert_dir) -> None:
     encoder = SentenceEncoder.from_pretrained(tiny_bert_dir)
     with pytest.raises(recipe.RecipeError, match=r"--inference_max_seq_length 100000 is more than the model's 512"):
-        recipe.check_inference_length(encoder, 100000)
-    recipe.check_inference_length(encoder, 512)
+        recipe.set_inference_length(encoder, 100000)
+    recipe.set_inference_length(encoder, 384)
+    assert encoder.max_seq_length == 384
 
 
 @pytest.mark.parametrize(("columns", "options", "refused"), [

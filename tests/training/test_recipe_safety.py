@@ -62,6 +62,15 @@ def test_a_file_is_never_replaced_by_the_model_folder(recipe, tiny_bert_dir, pai
     assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "mine"
 
 
+def test_a_folder_of_other_things_is_not_written_into(recipe, tiny_bert_dir, pairs_file, tmp_path) -> None:
+    documents = tmp_path / "documents"
+    documents.mkdir()
+    (documents / "README.md").write_text("my notes", encoding="utf-8")
+    with pytest.raises(FileExistsError, match=r"documents is a folder of other files \(1 entry: README.md\)"):
+        recipe.main(arguments(tiny_bert_dir, pairs_file, documents))
+    assert [p.name for p in documents.iterdir()] == ["README.md"]
+
+
 def test_an_unwritable_output_dir_is_found_before_training(recipe, tiny_bert_dir, pairs_file) -> None:
     # /proc refuses new files to everyone, root included (tests run as root on CI)
     with pytest.raises(recipe.RecipeError, match="cannot write to /proc/contrasent-run"):

@@ -7,17 +7,25 @@ One module per subcommand (:mod:`.evaluate`, :mod:`.mine`, :mod:`.search`, :mod:
 subcommand, write such a module and list it in :data:`SUBCOMMANDS`.
 
 One error convention for every subcommand, each error printed on one line as
-``contrasent <command>: error: <message>``, without a traceback:
+``contrasent <command>: error: <message>``, without a traceback (``--debug`` shows it):
 
 - exit status 2: a user error, raised as :class:`CommandError`: the command line asks for something that
-  cannot be done as asked (nothing to evaluate, an optional extra that is not installed);
-- exit status 1: a bad file, model or value found while running, an ``OSError`` or ``ValueError`` (a
-  missing or malformed corpus, a model folder that does not load, an index built from another corpus).
+  cannot be done as asked (nothing to evaluate, a blank query), an optional extra that is not installed
+  (an ``ImportError``: faiss, fastapi), or argparse's refusal of an argument (every numeric flag is
+  checked when parsed: :mod:`.arguments`);
+- exit status 1: a bad file, model or value found while running, an ``OSError``, ``ValueError`` or
+  ``TypeError`` (a missing or malformed corpus, a model folder that does not load
+  (:mod:`.model_loading`), an index built from another corpus, a ``null`` text in a data file);
+- exit status 130: interrupted (Ctrl-C), with one line saying so.
+
+A message that spans lines (some libraries' do) is joined into one, so the reason is always the last
+line printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 
@@ -37,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"contrasent {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in SUBCOMMANDS:
-        command.add_parser(subparsers).set_defaults(run=command.run)
+        subparser = command.add_parser(subparsers)
+        subparser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+        subparser.set_defaults(run=command.run)
     return parser
 
 
@@ -46,12 +56,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except CommandError as error:
-        print(f"contrasent {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError) as error:  # a file, model or value the user gave: one line, no traceback
-        print(f"contrasent {args.command}: error: {error}", file=sys.stderr)
-        return 1
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"\ncontrasent {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (CommandError, ImportError) as error:
+        return _report(args, error, 2)
+    except (OSError, ValueError, TypeError) as error:  # a file, model or value the user gave
+        return _report(args, error, 1)
+
+
+def _report(args: argparse.Namespace, error: Exception, status: int) -> int:
+    """Print ``error`` on one line (or raise it again under ``--debug``) and return ``status``."""
+    if args.debug:
+        raise error
+    message = re.sub(r"\s*\n\s*", " ", str(error).strip()) or type(error).__name__
+    print(f"contrasent {args.command}: error: {message}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@ file, and the :class:`~contrasent.SemanticIndex` they give.
 
 The corpus is read by :func:`contrasent.search.corpus.read_corpus` (``.jsonl``, e.g. BEIR's
 ``corpus.jsonl``, or one text per line). ``--index DIR`` caches the encoded corpus: loaded when ``DIR``
-holds an index of this model and corpus, else built and saved there.
+holds an index of this model and corpus, else built and saved there. Everything that can be checked
+before the encoding is (minutes, for a large corpus): a corpus without documents, an ``--index`` that
+is a file, a folder of other things, or cannot be written, and ``--backend faiss`` without faiss are
+refused first.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 from typing import Any
+
+from contrasent.cli.arguments import positive_int
 
 
 def add_index_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +33,7 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=["exact", "faiss"], default="exact")
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
                         help="precision of the exact search's matrix products")
-    parser.add_argument("--batch-size", type=int, default=64, help="texts per forward pass when encoding")
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="texts per forward pass when encoding")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar of the encoding")
 
 
@@ -36,17 +41,31 @@ def load_or_build_index(args: argparse.Namespace) -> Any:
     """The index of ``args.corpus`` under ``args.model``, from ``args.index`` when it holds that one.
 
     Raises:
-        ValueError: ``args.index`` holds an index of another model or another corpus.
+        ValueError: the corpus holds no documents, or ``args.index`` holds an index of another model or
+            another corpus.
+        OSError: ``args.index`` is a file or a folder of other things (never replaced), or cannot be
+            written: found before the model loads.
+        ImportError: ``--backend faiss`` without faiss installed.
     """
-    from contrasent.models.encoder import SentenceEncoder
+    from contrasent.cli.model_loading import load_encoder
     from contrasent.search.corpus import read_corpus
     from contrasent.search.index import METADATA_NAME, SemanticIndex
+    from contrasent.search.index_files import check_save_target
 
+    if args.backend == "faiss":
+        from contrasent.search.faiss_backend import import_faiss
+
+        import_faiss()  # not installed: found now, not after the encoding
     ids, texts = read_corpus(args.corpus, args.text_field, args.title_field or None, args.id_field)
-    model = SentenceEncoder.from_pretrained(args.model)
+    if not texts:
+        raise ValueError(f"corpus file {args.corpus} holds no documents: there is nothing to search")
+    cached = args.index is not None and (args.index / METADATA_NAME).is_file()
+    if args.index is not None and not cached:
+        check_save_target(args.index)
+    model = load_encoder(args.model)
     options = {"backend": args.backend, "dtype": args.dtype, "batch_size": args.batch_size}
-    if args.index is not None and (args.index / METADATA_NAME).is_file():
-        index = SemanticIndex.load(args.index, model, **options)  # refuses another model
+    if cached:
+        index = SemanticIndex.load(args.index, model, **options)  # refuses another model, damaged files
         index.model_name = str(args.model)
         if index.ids != ids or index.texts != texts:
             raise ValueError(f"the index in {args.index} was built from another corpus than {args.corpus}; "

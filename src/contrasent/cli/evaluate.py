@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
+from contrasent.cli.arguments import positive_int
 from contrasent.cli.errors import CommandError
 
 
@@ -43,7 +45,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--split", default="test", help="qrels split of the BEIR folder (default: test)")
     parser.add_argument(
         "--k",
-        type=int,
+        type=positive_int,
         nargs="+",
         default=[1, 3, 5, 10, 100],
         help="retrieval cutoffs (default: 1 3 5 10 100)",
@@ -57,24 +59,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         action="store_true",
         help="keep a document whose id equals the query id in the ranking (BEIR drops it by default)",
     )
-    parser.add_argument("--batch-size", type=int, default=32, help="texts per encoding batch (default: 32)")
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="texts per encoding batch (default: 32)")
     parser.add_argument("--output", metavar="JSON", help="write the figures as JSON: task -> metric -> value")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Read the data first (so that bad input fails before the model loads), then evaluate and report."""
+    """Check the output and read the data first (so that bad input fails before the model loads), then
+    evaluate and report."""
     if not args.sts and not args.retrieval:
         raise CommandError("nothing to evaluate: give --sts DATA_DIR and/or --retrieval BEIR_DIR")
     if args.tasks and not args.sts:
         raise CommandError("--tasks selects STS tasks: give --sts DATA_DIR too")
+    if args.output:
+        _check_output(Path(args.output))
     suite, retrieval = _evaluators(args)
 
+    from contrasent.cli.model_loading import load_encoder
     from contrasent.evaluation import format_retrieval_table, format_sts_table, save_results
-    from contrasent.models.encoder import SentenceEncoder
 
-    model = SentenceEncoder.from_pretrained(args.model)
+    model = load_encoder(args.model)
     results: dict[str, dict[str, float]] = {}
 
     def task_done(name: str, metrics: dict[str, float]) -> None:
@@ -99,6 +104,16 @@ def run(args: argparse.Namespace) -> int:
         save_results(results, args.output)
         print(f"\nsaved {args.output}")
     return 0
+
+
+def _check_output(output: Path) -> None:
+    """Refuse an ``--output`` that the results could not be written to, before the model loads: they are
+    saved after each task, and a folder or an unwritable place would be found only then."""
+    from contrasent.search.index_files import check_writable
+
+    if output.is_dir():
+        raise FileExistsError(f"--output {output} is a folder; the results are a JSON file: name one")
+    check_writable(output, "the results")
 
 
 def _evaluators(args: argparse.Namespace) -> tuple[Any, Any]:

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from contrasent.models.encoding import Encoder, encode_array
+from contrasent.search.index_checks import first_non_finite_row
+from contrasent.search.text_checks import short_repr
 
 
 def encode_texts(
@@ -49,8 +51,10 @@ def encode_texts(
         batch_index = order[start : start + batch_size]
         batch = [unique[i] for i in batch_index]
         output = encode_array(model, batch, batch_size=batch_size, show_progress_bar=False)
-        if not np.isfinite(output).all():
-            raise ValueError(f"{type(model).__name__}.encode returned non-finite values (NaN or inf)")
+        bad_row = first_non_finite_row(output)
+        if bad_row is not None:
+            raise ValueError(f"{type(model).__name__}.encode returned non-finite values (NaN or inf) for the text "
+                             f"{short_repr(batch[bad_row])}")
         if embeddings is None:
             embeddings = np.empty((len(unique), output.shape[1]), dtype=np.float32)
         embeddings[batch_index] = output

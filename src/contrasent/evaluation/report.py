@@ -26,10 +26,14 @@ def save_results(results: Mapping[str, Mapping[str, float]], path: str | Path) -
     """Write ``task -> {metric: value}`` as indented JSON (e.g. ``results["STS12"]["spearman"]``).
 
     Atomically (a sibling temporary file renamed over ``path``): results written task by task are never
-    left half-written by a stopped run.
+    left half-written by a stopped run. A failure (a full disk) leaves no temporary file and names ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    partial.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, path)
+    try:
+        partial.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as error:  # a full disk says neither which file nor what was being written
+        partial.unlink(missing_ok=True)
+        raise OSError(error.errno, f"cannot write the results to {path}: {error.strerror or error}") from error

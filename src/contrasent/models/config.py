@@ -57,6 +57,16 @@ class EncoderConfig:
     max_seq_length: int | None = None
 
     def __post_init__(self) -> None:
+        # A JSON "false" written as a string is truthy: check types, so a setting is honoured as meant.
+        for name in ("normalize", "head", "head_at_inference"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        for name in ("head_dim", "max_seq_length"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise TypeError(f"{name} must be a positive integer or null, got {value!r}")
+        if not isinstance(self.pooling, str):
+            raise TypeError(f"pooling must be a string, one of {', '.join(POOLING_MODES)}; got {self.pooling!r}")
         check_pooling_mode(self.pooling)
         if self.head_activation not in HEAD_ACTIVATIONS:
             raise ValueError(
@@ -81,13 +91,16 @@ class EncoderConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> EncoderConfig:
-        """Build from a dict, refusing unknown keys (naming them and ``source``)."""
+        """Build from a dict, refusing unknown keys and bad values with a ``ValueError`` naming them and ``source``."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"{source}: unknown encoder setting(s) {unknown}; valid ones are {sorted(known)}")
-        return cls(**values)
+        try:
+            return cls(**values)
+        except (TypeError, ValueError) as error:  # a bad value in a file or a setting: a ValueError
+            raise ValueError(f"{source}: {error}") from None
 
-    def replace(self, **overrides: Any) -> EncoderConfig:
-        """A copy with ``overrides`` applied (validated like the constructor)."""
-        return self.from_dict({**self.to_dict(), **overrides}, source="overrides")
+    def replace(self, source: str = "overrides", **overrides: Any) -> EncoderConfig:
+        """A copy with ``overrides`` applied (validated like the constructor; errors name ``source``)."""
+        return self.from_dict({**self.to_dict(), **overrides}, source=source)

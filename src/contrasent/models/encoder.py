@@ -13,7 +13,9 @@ import torch
 from torch import nn
 
 from contrasent.hardware import warn_if_bfloat16_is_emulated
-from contrasent.models import folders, padding_free
+from contrasent.models import folders, loading, padding_free
+from contrasent.models.atomic_folder import atomic_folder
+from contrasent.models.backbone_limits import check_length, check_settings, check_vocabulary, position_limit
 from contrasent.models.card import (
     CARD_NAME,
     CardData,
@@ -23,6 +25,7 @@ from contrasent.models.card import (
     save_card_data,
 )
 from contrasent.models.config import EncoderConfig
+from contrasent.models.encode_arguments import as_text_list, autocast_dtype, check_options
 from contrasent.models.pooling import needs_all_hidden_states, pool
 from contrasent.models.tokenization import length_sorted_chunks, pad, pad_token_id, tokenize
 
@@ -61,6 +64,8 @@ class SentenceEncoder(nn.Module):
             (:class:`~contrasent.models.card.CardData`; the trainer fills it); saved and reloaded with the model.
 
     The head is applied in training mode always, and in eval mode only if ``config.head_at_inference``.
+    Settings the backbone cannot honour are refused (``ValueError``): a ``max_seq_length`` beyond its
+    position embeddings (:func:`~contrasent.models.backbone_limits.position_limit`), a two-layer pooling on a one-layer backbone.
 
     Example:
         >>> encoder = SentenceEncoder.from_pretrained("sentence-transformers/all-MiniLM-L6-v2")
@@ -77,10 +82,14 @@ class SentenceEncoder(nn.Module):
         card_data: CardData | None = None,
     ) -> None:
         super().__init__()
+        if not isinstance(backbone, nn.Module):
+            raise TypeError(f"backbone must be a transformers model (a torch.nn.Module), got {type(backbone).__name__}; "
+                            "to load a model by name or path, use SentenceEncoder.from_pretrained(...)")
         self.backbone = backbone
         self.tokenizer = tokenizer
         self.config = config or EncoderConfig()
-        _check_vocabulary(backbone, tokenizer)
+        check_vocabulary(backbone, tokenizer)
+        check_settings(backbone, self.config)
         self.card_data = card_data or CardData()
         hidden = self.hidden_size
         self.head = (
@@ -112,8 +121,7 @@ class SentenceEncoder(nn.Module):
         """Texts are truncated to this many tokens (special tokens included)."""
         if self.config.max_seq_length is not None:
             return self.config.max_seq_length
-        limits = [getattr(self.backbone.config, "max_position_embeddings", None),
-                  getattr(self.tokenizer, "model_max_length", None)]
+        limits = [position_limit(self.backbone), getattr(self.tokenizer, "model_max_length", None)]
         usable = [int(limit) for limit in limits if isinstance(limit, int) and 0 < limit < 1_000_000]
         return min(usable) if usable else 512
 
@@ -174,11 +182,15 @@ class SentenceEncoder(nn.Module):
 
         Texts are tokenized in one call, sorted by token count (longest first) and batched, each batch
         padded only to its longest member; the model runs in eval mode under ``torch.inference_mode``.
+        A text is read up to ``max_length × 100`` characters, so a huge text costs no more than that
+        (the rule: :func:`contrasent.models.tokenization.character_budget`).
 
         Args:
-            texts: a list of strings, or one string (treated as a list of one).
+            texts: one string (a list of one), or any ordered iterable of strings: a list, a tuple, a
+                generator (read once) ... (:mod:`contrasent.models.encode_arguments`).
             batch_size: texts per forward pass.
-            max_length: truncate to this many tokens (default: :attr:`max_seq_length`).
+            max_length: truncate to this many tokens (default: :attr:`max_seq_length`; at most
+                :func:`~contrasent.models.backbone_limits.position_limit`).
             normalize: L2-normalize the output; ``None`` follows the model's configuration.
             dtype: compute precision: ``None`` (the weights' own), ``torch.bfloat16``/``"bfloat16"`` (CPU
                 or GPU autocast: matrix products in bf16, norms and softmax in fp32; faster only on CPUs
@@ -192,20 +204,17 @@ class SentenceEncoder(nn.Module):
             (len(texts), :attr:`embedding_dim`) float32 embeddings.
 
         Raises:
-            TypeError: an item that is not a string (its index is named).
+            TypeError: ``texts`` is None, bytes, a set or dict, or holds an item that is not a string (its
+                index is named); an option of another type (:mod:`contrasent.models.encode_arguments`).
+            ValueError: ``batch_size`` or ``max_length`` out of range, or another bad argument (named).
         """
-        if isinstance(texts, str):
-            texts = [texts]
-        for index, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"texts[{index}] is {type(text).__name__}, expected str")
-        if convert_to not in ("numpy", "torch"):
-            raise ValueError(f"convert_to must be 'numpy' or 'torch', got {convert_to!r}")
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
-        autocast_dtype = _autocast_dtype(dtype)
+        texts = as_text_list(texts)
+        check_options(batch_size, max_length, normalize, convert_to)
+        if max_length is not None:
+            check_length(self.backbone, max_length, "max_length")
+        compute_dtype = autocast_dtype(dtype)
         device = self.device
-        if autocast_dtype == torch.bfloat16 and device.type == "cpu":
+        if compute_dtype == torch.bfloat16 and device.type == "cpu":
             warn_if_bfloat16_is_emulated("encode(dtype='bfloat16')")
         result = torch.empty((len(texts), self.embedding_dim), dtype=torch.float32, device=device)
 
@@ -219,7 +228,7 @@ class SentenceEncoder(nn.Module):
             self.eval()
             try:
                 with torch.inference_mode(), torch.autocast(
-                    device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
+                    device.type, dtype=compute_dtype or torch.float32, enabled=compute_dtype is not None
                 ):
                     for batch in batches:
                         inputs = pad([token_ids[i] for i in batch], pad_id)
@@ -244,37 +253,45 @@ class SentenceEncoder(nn.Module):
         Reads contrasent's own folders, sentence-transformers folders (``modules.json`` with
         Transformer / Pooling / Dense / Normalize) and plain transformers checkpoints (mean pooling).
 
+        A model loads whole or not at all (:mod:`contrasent.models.loading`): every weight the folder's
+        settings say exists is loaded with its shape, else an error names the file, the parameter and
+        the expected shape; a setting that cannot be honoured (a prompt, a length beyond the position
+        embeddings ...) is refused naming its file. A head asked for with ``head=True`` on a folder
+        without one starts at random, to be trained.
+
         Args:
             name_or_path: a folder, or a Hugging Face Hub id (downloaded; fails with a clear ``OSError``
-                when the Hub cannot be reached).
+                when the Hub cannot be reached). ``None`` or another type is a ``TypeError``.
             **kwargs: :class:`EncoderConfig` fields override the folder's settings (``pooling="cls"``,
                 ``head=True``, ``max_seq_length=128`` ...); ``revision``, ``token``, ``cache_dir``,
                 ``local_files_only`` go to the Hub; anything else (``trust_remote_code``,
                 ``torch_dtype``, ``attn_implementation`` ...) to ``AutoModel.from_pretrained``.
                 Remote code is never run unless ``trust_remote_code=True`` is passed.
         """
-        from safetensors.torch import load_file
-        from transformers import AutoModel, AutoTokenizer
-
         overrides = {key: kwargs.pop(key) for key in list(kwargs) if key in _ENCODER_SETTINGS}
         hub = {key: kwargs.pop(key) for key in list(kwargs) if key in _HUB_SETTINGS}
         folder = folders.resolve_model_dir(name_or_path, **hub)
         config, backbone_dir, head_weights = folders.read_encoder_config(folder)
-        config = config.replace(**overrides)
+        config = config.replace(source="from_pretrained arguments", **overrides)
         trust_remote_code = kwargs.pop("trust_remote_code", False)
         if not any(backbone_dir.glob("*.safetensors")) and any(backbone_dir.glob("*.bin")):
             logger.warning("%s has no safetensors weights: loading the legacy PyTorch pickle with "
                            "torch.load(weights_only=True), which refuses anything but tensors", backbone_dir)
-        backbone = AutoModel.from_pretrained(backbone_dir, trust_remote_code=trust_remote_code, **kwargs)
-        tokenizer = AutoTokenizer.from_pretrained(backbone_dir, trust_remote_code=trust_remote_code)
-        encoder = cls(backbone, tokenizer, config, load_card_data(folder))
-        if encoder.head is not None and head_weights is not None and head_weights.is_file():
-            state = load_file(head_weights)
-            if state["linear.weight"].shape == encoder.head.linear.weight.shape:
-                encoder.head.load_state_dict(state)
+        backbone = loading.load_backbone(backbone_dir, _ENCODER_SETTINGS | _HUB_SETTINGS,
+                                         trust_remote_code=trust_remote_code, **kwargs)
+        tokenizer = loading.load_tokenizer(backbone_dir, trust_remote_code=trust_remote_code)
+        loading.check_lower_casing(backbone_dir, tokenizer)
+        try:
+            encoder = cls(backbone, tokenizer, config, load_card_data(folder))
+        except ValueError as error:
+            raise ValueError(f"{folder}: {error}") from None
+        if encoder.head is not None and head_weights is not None:
+            loading.load_head(encoder.head, head_weights)
         return encoder
 
-    def save_pretrained(self, save_directory: str | os.PathLike, *, model_id: str | None = None) -> None:
+    def save_pretrained(
+        self, save_directory: str | os.PathLike, *, model_id: str | None = None, exist_ok: bool = False
+    ) -> None:
         """Save weights (safetensors), tokenizer, settings and a model card, in a folder every tool reads.
 
         The folder loads with :meth:`from_pretrained` (bit-identical embeddings), with
@@ -283,7 +300,12 @@ class SentenceEncoder(nn.Module):
         embeddings). ``contrasent_config.json`` records whether sentence-transformers can read it.
 
         Writing is atomic: everything goes to a temporary sibling folder that then replaces
-        ``save_directory``; an error midway leaves a previous model there intact.
+        ``save_directory``; an error midway leaves a previous model there intact. Only what is ours to
+        replace is replaced (:mod:`contrasent.models.atomic_folder`): ``save_directory`` must not exist,
+        be empty, or hold a model saved by contrasent (``contrasent_config.json``); a file or a folder
+        of other things raises ``FileExistsError`` before anything is written. ``exist_ok=True`` writes
+        into any folder (files of the same names are replaced, the others kept): a trainer's
+        ``output_dir``.
 
         The folder's ``README.md`` is a model card (see :mod:`contrasent.models.card`): Hub metadata,
         settings, :attr:`card_data` (training, evaluation) and usage code; ``model_id`` is the name its
@@ -294,7 +316,7 @@ class SentenceEncoder(nn.Module):
         from contrasent import __version__
 
         config = self.config.replace(max_seq_length=self.max_seq_length)
-        with folders.atomic_folder(save_directory) as folder:
+        with atomic_folder(save_directory, folders.MODEL_FOLDER, exist_ok=exist_ok) as folder:
             self.backbone.save_pretrained(folder, safe_serialization=True)
             self.tokenizer.save_pretrained(folder)
             folders.write_contrasent_config(folder, config, __version__)
@@ -334,32 +356,6 @@ class SentenceEncoder(nn.Module):
     def __repr__(self) -> str:
         return (f"SentenceEncoder(backbone={type(self.backbone).__name__}, dim={self.embedding_dim}, "
                 f"config={self.config})")
-
-
-def _check_vocabulary(backbone: nn.Module, tokenizer: Any) -> None:
-    """A tokenizer with more tokens than the model has embeddings is another model's: ids would overflow."""
-    if tokenizer is None or not hasattr(backbone, "get_input_embeddings"):
-        return
-    rows = backbone.get_input_embeddings().num_embeddings
-    if len(tokenizer) > rows:
-        raise ValueError(
-            f"the tokenizer has {len(tokenizer)} tokens but the model's embedding matrix has {rows} rows: "
-            "the tokenizer does not belong to this model"
-        )
-
-
-def _autocast_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
-    names = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float16": torch.float16,
-             "fp16": torch.float16, "float32": None, "fp32": None}
-    if dtype is None or dtype == torch.float32:
-        return None
-    if isinstance(dtype, str):
-        if dtype not in names:
-            raise ValueError(f"dtype must be one of {sorted(names)} or a torch dtype, got {dtype!r}")
-        return names[dtype]
-    if dtype not in (torch.bfloat16, torch.float16):
-        raise ValueError(f"dtype must be torch.float32, torch.bfloat16 or torch.float16, got {dtype}")
-    return dtype
 
 
 class _NoProgress:

@@ -1,4 +1,4 @@
-"""Model folders: find them, read the three layouts, write one layout that every tool reads, atomically.
+"""Model folders: find them, read the three layouts, write one layout that every tool reads.
 
 Layouts read by :func:`read_encoder_config`:
 
@@ -7,33 +7,59 @@ Layouts read by :func:`read_encoder_config`:
 3. a plain transformers checkpoint (``config.json``): mean pooling unless overridden.
 
 A folder written by :func:`write_sentence_transformers_files` plus the backbone's own
-``save_pretrained`` holds all three at once (see ``SentenceEncoder.save_pretrained``).
+``save_pretrained`` holds all three at once (see ``SentenceEncoder.save_pretrained``), written atomically
+by :mod:`contrasent.models.atomic_folder`, which replaces only what :data:`MODEL_FOLDER` says is a model.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import json
 import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+# atomic_folder is re-exported for the deprecated path contrasent.model_io (see contrasent._moved)
+from contrasent.models.atomic_folder import FolderKind, atomic_folder
+from contrasent.models.card import CARD_DATA_NAME, CARD_NAME
 from contrasent.models.config import SENTENCE_TRANSFORMERS_POOLING_FLAGS, EncoderConfig
+
+__all__ = [
+    "CONTRASENT_CONFIG_NAME", "HEAD_DIR", "HEAD_WEIGHTS_NAME", "MODEL_FOLDER", "atomic_folder", "check_model_dir",
+    "read_encoder_config", "read_json", "resolve_model_dir", "sentence_transformers_incompatibility",
+    "write_contrasent_config", "write_head_config", "write_sentence_transformers_files",
+]
 
 CONTRASENT_CONFIG_NAME = "contrasent_config.json"
 HEAD_DIR = "2_Dense"
 HEAD_WEIGHTS_NAME = "model.safetensors"
+LEGACY_WEIGHTS_NAME = "pytorch_model.bin"
+
+# What ``SentenceEncoder.save_pretrained`` writes (see contrasent.models.atomic_folder): a folder holding
+# contrasent_config.json is an earlier save, replaced by the next; these entries of it are dropped when the
+# new save does not write them again (weights in other shards, sentence-transformers files of another
+# pooling, another tokenizer's files); anything else in it (checkpoints, notes) is kept.
+MODEL_FOLDER = FolderKind(
+    name="model",
+    marker=CONTRASENT_CONFIG_NAME,
+    artifacts=(
+        CONTRASENT_CONFIG_NAME, CARD_DATA_NAME, CARD_NAME, "config.json", "generation_config.json",
+        "*.safetensors", "*.safetensors.index.json", "modules.json", "sentence_bert_config.json",
+        "config_sentence_transformers.json", "1_Pooling", HEAD_DIR, "[23]_Normalize",
+        "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+        "vocab.txt", "vocab.json", "merges.txt", "*.model", "chat_template.j*",
+    ),
+)
 
 _ST_ACTIVATIONS = {
     "torch.nn.modules.activation.Tanh": "tanh",
     "torch.nn.modules.linear.Identity": "identity",
 }
 _ACTIVATION_TO_ST = {name: path for path, name in _ST_ACTIVATIONS.items()}
+# The sentence-transformers module sequences contrasent computes exactly (Dense before Normalize).
+_ST_PIPELINES = (
+    ["Transformer", "Pooling"], ["Transformer", "Pooling", "Dense"], ["Transformer", "Pooling", "Normalize"],
+    ["Transformer", "Pooling", "Dense", "Normalize"],
+)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -43,14 +69,25 @@ def resolve_model_dir(name_or_path: str | os.PathLike, **hub_kwargs: Any) -> Pat
     """Return a local folder for ``name_or_path``: the path itself, or a download of a Hub repository.
 
     Raises:
+        TypeError: ``name_or_path`` is not a string or path (``None``, bytes, a number ...).
+        ValueError: an empty string.
         FileNotFoundError: a local-looking path that does not exist.
+        NotADirectoryError: a path to a file (a model is a folder).
         OSError: a Hub id that cannot be downloaded (offline, unknown, gated), saying how to pass a path.
     """
-    path = Path(os.path.expanduser(str(name_or_path)))
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise TypeError(f"name_or_path must be a model folder or a Hugging Face Hub id (str or os.PathLike), "
+                        f"got {type(name_or_path).__name__} {name_or_path!r}")
+    name = os.fspath(name_or_path)
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"name_or_path must name a model folder or a Hugging Face Hub id, got {name!r}")
+    path = Path(os.path.expanduser(name))
     if path.is_dir():
         return path
-    name = str(name_or_path)
-    looks_local = name.startswith((".", "/", "~")) or name.count("/") > 1 or path.exists()
+    if path.exists():
+        raise NotADirectoryError(f"{path} is a file, not a model folder: pass the folder that holds config.json")
+    # a Path object is always meant as a local folder, never as a Hub id
+    looks_local = not isinstance(name_or_path, str) or name.startswith((".", "/", "~")) or name.count("/") > 1
     if looks_local:
         raise FileNotFoundError(f"model folder {name!r} does not exist (and is not a Hub id)")
     from huggingface_hub import snapshot_download
@@ -59,7 +96,8 @@ def resolve_model_dir(name_or_path: str | os.PathLike, **hub_kwargs: Any) -> Pat
         return Path(
             snapshot_download(
                 name,
-                allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*/*.json", "*/*.safetensors"],
+                allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*/*.json", "*/*.safetensors",
+                                f"*Dense/{LEGACY_WEIGHTS_NAME}"],
                 **hub_kwargs,
             )
         )
@@ -79,12 +117,26 @@ def check_model_dir(path: Path) -> None:
         )
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path, expected: type = dict) -> Any:
+    """The JSON value in ``path``, which must be an ``expected`` (an object, or a list)."""
     try:
         with open(path, encoding="utf-8") as file:
-            return json.load(file)
+            value = json.load(file)
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: not valid JSON ({error})") from error
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text ({error})") from error
+    if not isinstance(value, expected):
+        kind = "an object ({...})" if expected is dict else "a list ([...])"
+        # a ValueError, as for any other bad content of a file (the CLI reports those in one line)
+        raise ValueError(f"{path}: expected {kind} of settings, got {type(value).__name__}")  # noqa: TRY004
+    return value
+
+
+def _setting(values: dict[str, Any], key: str, path: Path) -> Any:
+    if key not in values:
+        raise ValueError(f"{path}: the setting {key!r} is missing")
+    return values[key]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -93,14 +145,20 @@ def _read_json(path: Path) -> Any:
 def read_encoder_config(path: Path) -> tuple[EncoderConfig, Path, Path | None]:
     """Read the encoder settings of a model folder, whatever its layout.
 
+    Every setting is one contrasent can honour, or a ``ValueError`` names the file and the setting: a
+    sentence-transformers pipeline in another order, a default prompt (contrasent has none), a value of
+    the wrong type. (sentence-transformers' ``do_lower_case`` needs the tokenizer:
+    :func:`contrasent.models.loading.check_lower_casing`.)
+
     Returns:
         ``(config, backbone_dir, head_weights)``: the settings, the folder of the transformers
-        checkpoint, and the head's safetensors file (``None`` when the model has no head).
+        checkpoint, and the head's weights file (``None`` when the model has no head), which must exist
+        when the settings say the model has a head (:func:`contrasent.models.loading.load_head` checks).
     """
     check_model_dir(path)
     own = path / CONTRASENT_CONFIG_NAME
     if own.is_file():
-        values = _read_json(own)
+        values = read_json(own)
         values.pop("sentence_transformers", None)  # informational, written for people and tools
         values.pop("contrasent_version", None)
         config = EncoderConfig.from_dict(values, source=str(own))
@@ -111,18 +169,20 @@ def read_encoder_config(path: Path) -> tuple[EncoderConfig, Path, Path | None]:
     return EncoderConfig(pooling="mean"), path, None
 
 
-def _module_kind(module_type: str) -> str:
-    return module_type.rsplit(".", 1)[-1]
+def _module_kind(module: Any, path: Path) -> str:
+    if not isinstance(module, dict) or not isinstance(module.get("type"), str) or "path" not in module:
+        raise ValueError(f"{path}: each module must be an object with 'type' and 'path', got {module!r}")
+    return module["type"].rsplit(".", 1)[-1]
 
 
 def _read_sentence_transformers(path: Path) -> tuple[EncoderConfig, Path, Path | None]:
-    modules = _read_json(path / "modules.json")
-    kinds = [_module_kind(m["type"]) for m in modules]
-    supported = ["Transformer", "Pooling", "Dense", "Normalize"]
-    if kinds[:2] != ["Transformer", "Pooling"] or any(k not in supported for k in kinds):
+    modules_path = path / "modules.json"
+    modules = read_json(modules_path, list)
+    kinds = [_module_kind(module, modules_path) for module in modules]
+    if kinds not in _ST_PIPELINES:
         raise ValueError(
-            f"{path / 'modules.json'}: modules {kinds} are not supported; contrasent reads "
-            "Transformer, Pooling, then optionally one Dense and a Normalize"
+            f"{modules_path}: modules {kinds} are not supported; contrasent reads "
+            "Transformer, Pooling, then optionally one Dense and a Normalize, in this order"
         )
     backbone_dir = path / modules[0]["path"]
     pooling = _read_st_pooling(path / modules[1]["path"] / "config.json")
@@ -130,25 +190,48 @@ def _read_sentence_transformers(path: Path) -> tuple[EncoderConfig, Path, Path |
     head_weights = None
     if "Dense" in kinds:
         dense_dir = path / modules[kinds.index("Dense")]["path"]
-        dense = _read_json(dense_dir / "config.json")
-        activation = _ST_ACTIVATIONS.get(dense.get("activation_function", ""))
-        if activation is None or not dense.get("bias", True):
-            raise ValueError(
-                f"{dense_dir / 'config.json'}: a Dense module with activation "
-                f"{dense.get('activation_function')!r} and bias={dense.get('bias')} is not supported; "
-                f"contrasent reads Tanh or Identity with a bias"
-            )
-        values.update(head=True, head_dim=dense["out_features"], head_activation=activation)
-        head_weights = dense_dir / HEAD_WEIGHTS_NAME
+        values.update(_read_st_dense(dense_dir / "config.json"))
+        legacy = dense_dir / LEGACY_WEIGHTS_NAME  # sentence-transformers < 3 saved a pickle
+        head_weights = legacy if legacy.is_file() and not (dense_dir / HEAD_WEIGHTS_NAME).is_file() else (
+            dense_dir / HEAD_WEIGHTS_NAME)
     for name in ("sentence_bert_config.json", "sentence_xlnet_config.json"):
         if (backbone_dir / name).is_file():
-            values["max_seq_length"] = _read_json(backbone_dir / name).get("max_seq_length")
+            values["max_seq_length"] = read_json(backbone_dir / name).get("max_seq_length")
+            source = backbone_dir / name
             break
-    return EncoderConfig(**values), backbone_dir, head_weights
+    else:
+        source = modules_path
+    _check_no_default_prompt(path / "config_sentence_transformers.json")
+    return EncoderConfig.from_dict(values, source=str(source)), backbone_dir, head_weights
+
+
+def _read_st_dense(config_path: Path) -> dict[str, Any]:
+    dense = read_json(config_path)
+    activation = _ST_ACTIVATIONS.get(dense.get("activation_function", ""))
+    if activation is None or not dense.get("bias", True):
+        raise ValueError(
+            f"{config_path}: a Dense module with activation "
+            f"{dense.get('activation_function')!r} and bias={dense.get('bias')} is not supported; "
+            f"contrasent reads Tanh or Identity with a bias"
+        )
+    return {"head": True, "head_dim": _setting(dense, "out_features", config_path), "head_activation": activation}
+
+
+def _check_no_default_prompt(config_path: Path) -> None:
+    """sentence-transformers prepends a default prompt to every text; contrasent has no prompts: refuse."""
+    if not config_path.is_file():
+        return
+    settings = read_json(config_path)
+    name = settings.get("default_prompt_name")
+    if name is not None:
+        prompt = (settings.get("prompts") or {}).get(name)
+        raise ValueError(f"{config_path}: default_prompt_name {name!r} makes sentence-transformers prepend "
+                         f"{prompt!r} to every text, which contrasent does not do; set it to null to load the "
+                         "model without the prompt (its embeddings will differ)")
 
 
 def _read_st_pooling(config_path: Path) -> str:
-    config = _read_json(config_path)
+    config = read_json(config_path)
     # sentence-transformers >= 6 writes one "pooling_mode" string; earlier versions one flag per mode.
     mode = config.get("pooling_mode")
     if mode is None:
@@ -232,60 +315,3 @@ def _write_json(path: Path, values: Any) -> None:
     with open(path, "w", encoding="utf-8") as file:
         json.dump(values, file, indent=2)
         file.write("\n")
-
-
-# ----------------------------------------------------------------------------------------------------
-# Atomic replacement of a folder
-# ----------------------------------------------------------------------------------------------------
-@contextmanager
-def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary sibling of ``target`` to write into; on success it replaces ``target``.
-
-    An exception (or a crash) inside the ``with`` block leaves ``target`` as it was. On success the new
-    folder takes ``target``'s place in one atomic step (``renameat2(RENAME_EXCHANGE)`` on Linux; two
-    renames elsewhere). Entries of the old ``target`` that the new folder does not contain (e.g. a
-    trainer's ``checkpoint-*`` folders or logs) are moved into the new folder, so nothing else is lost.
-    """
-    target = Path(target).resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
-    try:
-        yield staging
-        _fsync_tree(staging)
-        if target.exists():
-            _exchange(staging, target)  # now `target` is the new folder, `staging` the old one
-            for entry in staging.iterdir():
-                if not (target / entry.name).exists():
-                    os.rename(entry, target / entry.name)
-        else:
-            os.rename(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _fsync_tree(folder: Path) -> None:
-    """Flush every file to disk, so the rename never publishes a folder whose data is still in cache."""
-    for root, _dirs, files in os.walk(folder):
-        for name in files:
-            with open(os.path.join(root, name), "rb") as file:
-                os.fsync(file.fileno())
-
-
-def _renameat2() -> Callable[..., int] | None:
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return None
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    return getattr(libc, "renameat2", None)
-
-
-def _exchange(a: Path, b: Path) -> None:
-    """Swap two folders atomically where the OS can; else via a third name (a short non-atomic window)."""
-    renameat2 = _renameat2()
-    at_fdcwd, rename_exchange = -100, 2
-    if renameat2 is not None and renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
-        return
-    parked = b.with_name(b.name + ".old")
-    os.rename(b, parked)
-    os.rename(a, b)
-    os.rename(parked, a)

@@ -4,7 +4,9 @@ Both :meth:`SentenceEncoder.encode <contrasent.models.encoder.SentenceEncoder.en
 collator (:class:`~contrasent.data.collator.ContrastiveCollator`) go through it:
 
 1. :func:`tokenize`: every text in one tokenizer call (fast tokenizers batch in Rust), truncated to
-   ``max_length`` tokens, unpadded;
+   ``max_length`` tokens, unpadded; a text is first cut to :func:`character_budget` characters, so that
+   the cost of tokenizing it is bounded by ``max_length``, not by its size (a 30 MB line costs what a
+   ``max_length × 100``-character one does);
 2. :func:`length_sorted_chunks`: the text indices sorted by token count and cut into chunks of
    ``chunk_size``, so that each chunk's texts have similar lengths;
 3. :func:`chunk_inputs`: each chunk padded only to its own longest text (:func:`pad`, built in numpy:
@@ -26,12 +28,35 @@ import torch
 
 from contrasent.models.padding_free import pack
 
+# Characters read per token allowed: far above what text averages (English about 4 to 5 with spaces, code
+# under 10); BPE and SentencePiece vocabularies hold no longer pieces, and WordPiece turns a word of more
+# than 100 characters into one [UNK] (its max_input_chars_per_word).
+MAX_CHARACTERS_PER_TOKEN = 100
+
+
+def character_budget(max_length: int) -> int:
+    """How many characters of a text :func:`tokenize` reads for ``max_length`` tokens: ``max_length × 100``.
+
+    The rule: a text longer than this is cut to it before tokenizing, so its first ``max_length``
+    tokens, the ones kept, are those of the whole text unless the text averages more than 100
+    characters per token over them: mostly whitespace or control characters, or words of over 100
+    characters (one ``[UNK]`` each for BERT). Such a text is embedded from the tokens of its first
+    ``max_length × 100`` characters. Every other text gives the same tokens, hence the same embedding,
+    as if it had been tokenized whole.
+    """
+    return max_length * MAX_CHARACTERS_PER_TOKEN
+
 
 def tokenize(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[list[int]]:
-    """Token ids of every text (special tokens included), truncated to ``max_length``, unpadded."""
+    """Token ids of every text (special tokens included), truncated to ``max_length``, unpadded.
+
+    Each text is read up to :func:`character_budget` characters (the rule is there): the cost is bounded
+    by ``max_length`` whatever the size of a text.
+    """
+    budget = character_budget(max_length)
     return tokenizer(
-        list(texts), truncation=True, max_length=max_length, padding=False,
-        return_attention_mask=False, return_token_type_ids=False,
+        [text if len(text) <= budget else text[:budget] for text in texts], truncation=True,
+        max_length=max_length, padding=False, return_attention_mask=False, return_token_type_ids=False,
     )["input_ids"]
 
 

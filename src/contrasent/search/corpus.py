@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from contrasent.data.files import DataFormatError, numbered_lines, read_jsonl
+from contrasent.search.index_checks import check_ids
+from contrasent.search.text_checks import check_text
 
 
 def join_title(title: str | None, text: str) -> str:
@@ -33,13 +35,15 @@ def read_corpus(
     lines skipped, ids are line numbers (from 0).
 
     Raises:
-        FileNotFoundError: no such file.
+        FileNotFoundError: no such file (or a folder).
         DataFormatError: a line that is not JSON, not an object, or without a string text (or with a
-            title that is not a string); the message names the file and the line.
+            title that is not a string), a text that is not valid Unicode; the message names the file and
+            the line.
+        TypeError / ValueError: an id that is not a str or an int, or one that repeats (both lines named).
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"corpus file {path} not found")
+        raise FileNotFoundError(f"corpus file {path} {'is a folder' if path.is_dir() else 'not found'}")
     ids: list[Any] = []
     texts: list[str] = []
     if path.suffix != ".jsonl":
@@ -48,12 +52,15 @@ def read_corpus(
                 ids.append(number - 1)
                 texts.append(join_title(None, line))
         return ids, texts
+    lines: list[int] = []
     for number, record in read_jsonl(path):
         texts.append(_document_text(record, f"{path}, line {number}", text_field, title_field))
         key = id_field or next((name for name in ("_id", "id") if name in record), None)
         if key is not None and key not in record:
             raise DataFormatError(f"{path}, line {number}: no {key!r} field (the id field)")
         ids.append(record[key] if key else number - 1)
+        lines.append(number)
+    check_ids(ids, (), str(path), lambda position: f"line {lines[position]}")
     return ids, texts
 
 
@@ -64,4 +71,9 @@ def _document_text(record: dict[str, Any], where: str, text_field: str, title_fi
         raise DataFormatError(f"{where}: expected an object with a string {text_field!r} field")
     if title is not None and not isinstance(title, str):
         raise DataFormatError(f"{where}: the {title_field!r} field must be a string, got {type(title).__name__}")
+    try:  # a JSON escape can hold a lone surrogate, which no tokenizer (and no UTF-8 file) takes
+        for field, value in ((text_field, text), (title_field, title or "")):
+            check_text(value, f"{where}, field {field!r}", blank_ok=True)
+    except ValueError as error:
+        raise DataFormatError(str(error)) from None
     return join_title(title, text)

@@ -3,7 +3,9 @@ again (other rules, other rows) does not encode it again.
 
 The key is a BLAKE2b hash of the model identity (:func:`model_identity`: class, name or path and
 configuration, not the weights) and of the texts in order. Files are written aside and renamed, so that
-an interrupted run or two concurrent ones never leave a truncated file under a valid key.
+an interrupted run or two concurrent ones never leave a truncated file under a valid key. A stored file
+that cannot be read, or that does not hold one finite row per text (damaged, or edited), is never used:
+it is encoded again and replaced, with a warning naming it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +45,9 @@ def encode_cached(
             digest.update(text.encode("utf-8"))
             digest.update(b"\0")
         path = Path(cache_dir) / f"embeddings-{digest.hexdigest()}.npy"
-        if path.is_file():
-            return np.load(path)
+        cached = _read(path, len(texts)) if path.is_file() else None
+        if cached is not None:
+            return cached
     embeddings = encode_array(model, texts, batch_size=batch_size)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,3 +55,19 @@ def encode_cached(
         np.save(partial, embeddings)
         os.replace(partial, path)
     return embeddings
+
+
+def _read(path: Path, rows: int) -> np.ndarray | None:
+    """The stored embeddings, or ``None`` (with a warning) when the file is damaged or not ``rows`` finite
+    float rows: an unusable cache entry costs an encoding, never a wrong result."""
+    try:
+        embeddings = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        problem = f"cannot be read ({error})"
+    else:
+        if isinstance(embeddings, np.ndarray) and embeddings.ndim == 2 and len(embeddings) == rows \
+                and embeddings.dtype.kind == "f" and np.isfinite(embeddings).all():
+            return embeddings
+        problem = f"holds {getattr(embeddings, 'shape', '?')} values, not {rows} finite rows"
+    warnings.warn(f"embedding cache {path} {problem}: encoding again and replacing it", UserWarning, stacklevel=3)
+    return None

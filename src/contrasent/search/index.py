@@ -13,28 +13,44 @@ when searched) or raw dot products (``"dot"``). Two backends:
   string: ``"Flat"`` (exact, ``IndexFlatIP``), ``"HNSW32"``, ``"IVF1024,Flat"`` ... for large corpora.
   Its candidates are rescored like the exact search's, so ``"Flat"`` returns what ``"exact"`` returns.
 
-Saved folders hold no pickle: ``embeddings.npy`` (float32, loaded with ``allow_pickle=False``),
-``corpus.jsonl`` (ids and texts), ``index.json`` (settings and the model's identity), and
-``faiss.index`` (faiss's own format) when the faiss index was built. Loading refuses a model of another
+Saved folders hold no pickle (:mod:`contrasent.search.index_files`). Loading refuses a model of another
 dimension, or one whose embeddings of a few fixed probe sentences differ from those recorded at build
-time (a different model, or the same name with other weights; :mod:`contrasent.search.model_probe`).
+time (:mod:`contrasent.search.model_probe`), and files that do not agree (edited or reordered since
+saved, NaN rows, duplicate ids). Saving never replaces a file or a folder that is not an index. Ids,
+texts and queries are checked where they enter (:mod:`.index_checks`, :mod:`.text_checks`): searching an
+empty index, with no query or a blank one, is an error, not an arbitrary ranking.
 
 Corpus files are read by :func:`contrasent.search.corpus.read_corpus`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from contrasent.hardware import warn_if_bfloat16_is_emulated
-from contrasent.models import folders
+from contrasent.models.atomic_folder import atomic_folder
+from contrasent.search import faiss_backend, index_files
+from contrasent.search.index_checks import as_list, check_ids, first_non_finite_row
+from contrasent.search.index_files import (
+    BACKENDS,
+    CORPUS_NAME,
+    DTYPES,
+    EMBEDDINGS_NAME,
+    FAISS_NAME,
+    INDEX_FOLDER,
+    INDEX_FORMAT,
+    INDEX_VERSION,
+    METADATA_NAME,
+    SIMILARITIES,
+)
 from contrasent.search.model_probe import check_same_model, model_probe
+from contrasent.search.text_checks import check_positive_int, check_queries, check_text, short_repr
 from contrasent.search.topk import candidate_count, exact_top_k, l2_normalize, rank_candidates, rescore
 
 if TYPE_CHECKING:
@@ -42,14 +58,8 @@ if TYPE_CHECKING:
 
     from contrasent.models.encoder import SentenceEncoder
 
-INDEX_FORMAT = "contrasent-semantic-index"
-INDEX_VERSION = 1
-METADATA_NAME = "index.json"
-EMBEDDINGS_NAME = "embeddings.npy"
-CORPUS_NAME = "corpus.jsonl"
-FAISS_NAME = "faiss.index"
-SIMILARITIES = ("cosine", "dot")
-BACKENDS = ("exact", "faiss")
+__all__ = ["BACKENDS", "CORPUS_NAME", "EMBEDDINGS_NAME", "FAISS_NAME", "INDEX_FOLDER", "INDEX_FORMAT",
+           "INDEX_VERSION", "METADATA_NAME", "SIMILARITIES", "SearchResult", "SemanticIndex"]
 
 
 class SearchResult(NamedTuple):
@@ -94,8 +104,9 @@ class SemanticIndex:
             raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        if dtype not in ("float32", "bfloat16"):
-            raise ValueError(f"dtype must be 'float32' or 'bfloat16', got {dtype!r}")
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        batch_size = check_positive_int(batch_size, "batch_size")
         if dtype == "bfloat16":
             warn_if_bfloat16_is_emulated("SemanticIndex(dtype='bfloat16')")
         if isinstance(model, (str, os.PathLike)):
@@ -168,37 +179,41 @@ class SemanticIndex:
             show_progress_bar: a bar counting the encoded texts and their rate; ``None`` shows it for
                 long inputs on a terminal (the encoder's rule).
         """
-        texts = list(texts)
-        for position, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"texts[{position}] is {type(text).__name__}, expected str")
-        ids = list(range(len(self.ids), len(self.ids) + len(texts))) if ids is None else list(ids)
+        texts = [check_text(text, f"texts[{position}]", blank_ok=True)
+                 for position, text in enumerate(as_list(texts, "texts"))]
+        ids = list(range(len(self.ids), len(self.ids) + len(texts))) if ids is None else as_list(ids, "ids")
         if len(ids) != len(texts):
             raise ValueError(f"got {len(ids)} ids for {len(texts)} texts; pass one id per text")
-        for doc_id in ids:
-            if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
-                raise TypeError(f"ids must be str or int, got {doc_id!r} ({type(doc_id).__name__})")
-        duplicates = sorted({str(i) for i in ids if i in self._id_positions} | _repeated(ids))
-        if duplicates:
-            raise ValueError(f"duplicate ids {duplicates[:5]}{' ...' if len(duplicates) > 5 else ''}: ids must be unique")
-        if embeddings is None:
-            embeddings = (self._encode(texts, show_progress_bar) if texts
-                          else np.zeros((0, self.dim), np.float32))
-        else:
-            embeddings = np.asarray(embeddings, dtype=np.float32)
-            if embeddings.shape != (len(texts), self.dim):
-                raise ValueError(
-                    f"embeddings have shape {embeddings.shape}, expected ({len(texts)}, {self.dim}): "
-                    "one row per text, the model's embedding dimension"
-                )
-            if self.similarity == "cosine":
-                embeddings = l2_normalize(embeddings)
+        check_ids(ids, self._id_positions, "SemanticIndex.add", lambda position: f"ids[{position}]")
+        embeddings = self._checked_embeddings(texts, embeddings, show_progress_bar)
         for doc_id in ids:
             self._id_positions[doc_id] = len(self._id_positions)
         self.ids += ids
         self.texts += texts
         self._blocks.append(np.ascontiguousarray(embeddings))
         self._matrix = None
+
+    def _checked_embeddings(
+        self, texts: list[str], embeddings: np.ndarray | None, show_progress_bar: bool | None
+    ) -> np.ndarray:
+        """The rows to add for ``texts``: ``embeddings`` (checked, normalized for cosine) or encoded ones;
+        a NaN or infinite row is refused, since it would rank first or never for every query."""
+        precomputed = embeddings is not None
+        if precomputed:
+            embeddings = np.asarray(embeddings, dtype=np.float32)
+            if embeddings.shape != (len(texts), self.dim):
+                raise ValueError(f"embeddings have shape {embeddings.shape}, expected ({len(texts)}, {self.dim}): "
+                                 "one row per text, the model's embedding dimension")
+        else:
+            embeddings = self._encode(texts, show_progress_bar) if texts else np.zeros((0, self.dim), np.float32)
+        bad_row = first_non_finite_row(embeddings)
+        if bad_row is not None:
+            text = short_repr(texts[bad_row])
+            where = (f"embeddings[{bad_row}] (for texts[{bad_row}], {text}) holds" if precomputed
+                     else f"the model embedded texts[{bad_row}] ({text}) as")
+            raise ValueError(f"{where} NaN or infinite values; nothing was added")
+        # encoded rows come normalized from the model already
+        return l2_normalize(embeddings) if precomputed and self.similarity == "cosine" else embeddings
 
     # ------------------------------------------------------------------------------------------------
     # Properties
@@ -226,9 +241,15 @@ class SemanticIndex:
         Returns:
             for one string, a list of :class:`SearchResult` ``(id, score, text)``; for a list of
             queries, one such list per query. Fewer than ``top_k`` when the index is smaller.
+
+        Raises:
+            TypeError: ``queries`` is not a string or a list of strings (``None``, ``bytes`` ...).
+            ValueError: no query (``[]``), a query of whitespace only or not valid Unicode (named by its
+                index), ``top_k`` not a positive integer, or an empty index: each checked before encoding.
         """
-        single = isinstance(queries, str)
-        batch = [queries] if single else list(queries)
+        batch, single = check_queries(queries)
+        top_k = check_positive_int(top_k, "top_k")
+        self._check_not_empty()
         scores, positions = self.search_embeddings(self._encode(batch), top_k)
         results = [
             [SearchResult(self.ids[p], float(s), self.texts[p]) for s, p in zip(row_s, row_p) if p >= 0]
@@ -241,17 +262,21 @@ class SemanticIndex:
 
         ``k = min(top_k, len(self))``; positions index :attr:`ids` / :attr:`texts`. Queries are
         normalized here when ``similarity="cosine"``.
+
+        Raises:
+            ValueError: ``top_k`` not a positive integer, queries of another shape or holding NaN or
+                infinite values (their scores would be NaN), or an empty index.
         """
-        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k <= 0:
-            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        k = min(check_positive_int(top_k, "top_k"), len(self))
+        self._check_not_empty()
         queries = np.asarray(queries, dtype=np.float32)
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             raise ValueError(f"query embeddings have shape {queries.shape}, expected (n, {self.dim})")
+        bad_row = first_non_finite_row(queries)
+        if bad_row is not None:
+            raise ValueError(f"query embedding {bad_row} holds NaN or infinite values: its scores would be NaN")
         if self.similarity == "cosine":
             queries = l2_normalize(queries)
-        k = min(top_k, len(self))
-        if k == 0:
-            return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
         if self.backend == "faiss":
             # faiss selects candidates; they are rescored as the exact search does (contrasent.search.topk), so
             # every backend returns the same scores and breaks ties the same way.
@@ -260,6 +285,10 @@ class SemanticIndex:
             scores, positions = rank_candidates(rescore(queries, self.embeddings, candidates), candidates, k)
             return scores.astype(np.float32), positions
         return self._exact_search(queries, k)
+
+    def _check_not_empty(self) -> None:
+        if len(self) == 0:
+            raise ValueError("the index holds no documents: add() some before searching")
 
     def _exact_search(
         self, queries: np.ndarray, k: int, query_chunk: int = 256, corpus_chunk: int = 32768
@@ -279,15 +308,7 @@ class SemanticIndex:
         return self._matrix
 
     def _faiss_index(self) -> Any:
-        faiss = _import_faiss()
-        if self._faiss is None and self.faiss_factory == "Flat":
-            self._faiss = faiss.IndexFlatIP(self.dim)
-        elif self._faiss is None:
-            self._faiss = faiss.index_factory(self.dim, self.faiss_factory, faiss.METRIC_INNER_PRODUCT)
-        if not self._faiss.is_trained:
-            self._faiss.train(self.embeddings)
-        if self._faiss.ntotal < len(self):
-            self._faiss.add(self.embeddings[self._faiss.ntotal:])
+        self._faiss = faiss_backend.up_to_date(self._faiss, self.faiss_factory, self.embeddings)
         return self._faiss
 
     def _encode(self, texts: list[str], show_progress_bar: bool | None = False) -> np.ndarray:
@@ -300,21 +321,28 @@ class SemanticIndex:
     # Saving and loading
     # ------------------------------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike) -> None:
-        """Write the index to ``directory`` (atomically: a failure leaves a previous index intact)."""
+        """Write the index to ``directory`` (atomically: a failure leaves a previous index intact).
+
+        Raises:
+            FileExistsError: ``directory`` is a file, or a folder holding other things and no index: it is
+                never replaced (:func:`contrasent.search.index_files.check_save_target`).
+            OSError: ``directory`` cannot be written (found before anything is written), or writing failed
+                (a full disk): the previous index, if any, is left as it was.
+        """
+        index_files.check_save_target(directory)
         metadata = {
-            "format": INDEX_FORMAT, "version": INDEX_VERSION, "model": self.model_name,
-            "embedding_dim": self.dim, "count": len(self), "similarity": self.similarity,
+            "model": self.model_name, "embedding_dim": self.dim, "count": len(self), "similarity": self.similarity,
             "backend": self.backend, "dtype": self.dtype, "faiss_factory": self.faiss_factory,
             "model_probe": model_probe(self.model),
         }
-        with folders.atomic_folder(directory) as folder:
-            np.save(folder / EMBEDDINGS_NAME, self.embeddings, allow_pickle=False)
-            with open(folder / CORPUS_NAME, "w", encoding="utf-8") as file:
-                file.writelines(json.dumps({"id": doc_id, "text": text}, ensure_ascii=False) + "\n"
-                                for doc_id, text in zip(self.ids, self.texts))
-            if self.backend == "faiss" and self._faiss is not None and self._faiss.ntotal == len(self):
-                _import_faiss().write_index(self._faiss, str(folder / FAISS_NAME))
-            (folder / METADATA_NAME).write_text(json.dumps(metadata, indent=1) + "\n", encoding="utf-8")
+        write_faiss = None
+        if self.backend == "faiss" and self._faiss is not None and self._faiss.ntotal == len(self):
+            write_faiss = partial(faiss_backend.write_faiss, self._faiss)
+        try:
+            with atomic_folder(directory, INDEX_FOLDER) as folder:
+                index_files.write_index(folder, metadata, self.ids, self.texts, self.embeddings, write_faiss)
+        except OSError as error:  # a full disk says neither which index nor where
+            raise OSError(error.errno, f"cannot save the index to {directory}: {error.strerror or error}") from error
 
     @classmethod
     def load(
@@ -323,7 +351,7 @@ class SemanticIndex:
         model: SentenceEncoder | str | os.PathLike | None = None,
         **options: Any,
     ) -> SemanticIndex:
-        """Read an index written by :meth:`save`.
+        """Read an index written by :meth:`save`, refusing one whose files do not agree.
 
         Args:
             directory: the folder.
@@ -332,64 +360,40 @@ class SemanticIndex:
 
         Raises:
             FileNotFoundError: ``directory`` or one of its files is missing.
-            ValueError: not an index folder, inconsistent files, or ``model`` is not the model the index
-                was built with (other dimension, or other embeddings of the probe sentences).
+            ValueError: not an index folder; files that do not agree (a checksum that differs: edited or
+                reordered since saved; counts, NaN rows, duplicate ids; see
+                :mod:`contrasent.search.index_files`); or ``model`` is not the model the index was built
+                with (other dimension, or other embeddings of the probe sentences).
         """
+        unknown = sorted(set(options) - {"backend", "dtype", "faiss_factory", "batch_size"})
+        if unknown:
+            raise TypeError(f"load() takes backend, dtype, faiss_factory and batch_size as options, not {unknown}")
         folder = Path(directory)
-        metadata_path = folder / METADATA_NAME
-        if not metadata_path.is_file():
-            raise FileNotFoundError(f"{metadata_path} not found: {folder} is not a saved SemanticIndex")
-        try:
-            metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{metadata_path}: not valid JSON ({error})") from error
-        if metadata.get("format") != INDEX_FORMAT or metadata.get("version") != INDEX_VERSION:
-            raise ValueError(f"{metadata_path}: expected format {INDEX_FORMAT!r} version {INDEX_VERSION}, got "
-                             f"{metadata.get('format')!r} version {metadata.get('version')!r}")
+        metadata = index_files.read_metadata(folder)
+        ids, texts, embeddings = index_files.read_rows(folder, metadata)  # the files first: before the model
         if model is None:
-            if not metadata.get("model"):
-                raise ValueError(f"{metadata_path} records no model name: pass model=... to load()")
+            if not metadata["model"]:
+                raise ValueError(f"{folder / METADATA_NAME} records no model name: pass model=... to load()")
             model = metadata["model"]
         settings = {key: metadata[key] for key in ("backend", "dtype", "faiss_factory")}
         index = cls(model, similarity=metadata["similarity"], **{**settings, **options},
-                    model_name=metadata.get("model") if not isinstance(model, (str, os.PathLike)) else str(model))
+                    model_name=metadata["model"] if not isinstance(model, (str, os.PathLike)) else str(model))
         check_same_model(index.model, metadata, folder)
-
-        embeddings = np.load(folder / EMBEDDINGS_NAME, allow_pickle=False)
-        ids, texts = [], []
-        with open(folder / CORPUS_NAME, encoding="utf-8") as file:
-            for line in file:
-                record = json.loads(line)
-                ids.append(record["id"])
-                texts.append(record["text"])
-        expected = (metadata["count"], metadata["embedding_dim"])
-        if embeddings.shape != expected or embeddings.dtype != np.float32 or len(ids) != expected[0]:
-            raise ValueError(f"{folder}: {EMBEDDINGS_NAME} is {embeddings.dtype} {embeddings.shape} and "
-                             f"{CORPUS_NAME} has {len(ids)} lines; {METADATA_NAME} says {expected[0]} float32 "
-                             f"rows of dimension {expected[1]}")
+        if metadata["version"] < 2:
+            index_files.check_rows_match_texts(index.model, texts, embeddings, folder)
         index.ids, index.texts, index._blocks = ids, texts, [embeddings]
         index._id_positions = {doc_id: position for position, doc_id in enumerate(ids)}
-        if index.backend == "faiss" and (folder / FAISS_NAME).is_file() and index.faiss_factory == metadata["faiss_factory"]:
-            stored = _import_faiss().read_index(str(folder / FAISS_NAME))
-            if stored.ntotal == len(ids) and stored.d == index.dim:
-                index._faiss = stored
+        index._faiss = index._stored_faiss(folder, metadata)
         return index
+
+    def _stored_faiss(self, folder: Path, metadata: dict[str, Any]) -> Any:
+        """The saved faiss index when it fits this index's settings (else ``None``: rebuilt when needed)."""
+        path = folder / FAISS_NAME
+        if self.backend != "faiss" or not path.is_file() or self.faiss_factory != metadata["faiss_factory"]:
+            return None
+        index_files.check_faiss_file(folder, metadata)
+        return faiss_backend.read_faiss(path, len(self), self.dim)
 
     def __repr__(self) -> str:
         return (f"SemanticIndex(documents={len(self)}, dim={self.dim}, model={self.model_name!r}, "
                 f"similarity={self.similarity!r}, backend={self.backend!r})")
-
-
-def _repeated(ids: list[Any]) -> set[str]:
-    seen: set[Any] = set()
-    return {str(i) for i in ids if i in seen or seen.add(i)}
-
-
-def _import_faiss() -> Any:
-    try:
-        import faiss
-    except ImportError as error:
-        raise ImportError(
-            "backend='faiss' needs the faiss package: pip install 'contrasent[faiss]' (faiss-cpu)"
-        ) from error
-    return faiss

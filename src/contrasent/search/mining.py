@@ -38,8 +38,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from contrasent.data.columns import ColumnLayout
+from contrasent.data.validation import validate_training_data
 from contrasent.search.embedding_cache import encode_cached, model_identity
+from contrasent.search.index_checks import first_non_finite_row
 from contrasent.search.mining_stats import MiningStats
+from contrasent.search.text_checks import short_repr
 from contrasent.search.topk import candidate_count, exact_top_k, l2_normalize, rank_candidates, rescore
 
 if TYPE_CHECKING:
@@ -69,6 +73,7 @@ def mine_hard_negatives(
     seed: int = 0,
     verbose: bool = True,
     return_stats: bool = False,
+    source: str = "dataset",
 ) -> Dataset | tuple[Dataset, MiningStats]:
     """Mine ``num_negatives`` hard negatives per row; see the module docstring for the rules.
 
@@ -94,13 +99,20 @@ def mine_hard_negatives(
         seed: for ``sampling="random"``.
         verbose: print the statistics.
         return_stats: also return the :class:`MiningStats`.
+        source: names the dataset in error messages (``contrasent mine`` passes the file).
+
+    Raises:
+        ValueError / TypeError: bad arguments, or an anchor or positive that is missing (``None``), not a
+            string or blank, named by ``source``, row and column (:func:`check_mining_data`); all before
+            anything is encoded.
 
     Returns:
         The dataset with ``negative_1 … negative_k`` added (same rows, same order), or for ``"triplet"``
         each row once per negative with ``negative`` added; and the stats if ``return_stats``.
     """
     rules = _check_arguments(num_negatives, range, margin, relative_margin, sampling, output_format, batch_size)
-    texts = _gather_texts(dataset, corpus, *_text_columns(dataset, anchor_column, positive_column))
+    columns = check_mining_data(dataset, anchor_column, positive_column, source)
+    texts = _gather_texts(dataset, corpus, *columns)
     query_emb, corpus_emb = _embed(model, texts, batch_size, cache_dir, model_id or model_identity(model))
     search = _FaissSearch(corpus_emb) if use_faiss else _ExactSearch(corpus_emb)
     positive_scores = rescore(  # scored exactly as the search scores the candidates
@@ -114,6 +126,22 @@ def mine_hard_negatives(
         print(stats)
     result = _with_negatives(dataset, negatives, num_negatives, output_format)
     return (result, stats) if return_stats else result
+
+
+def check_mining_data(
+    dataset: Dataset, anchor_column: str | None = None, positive_column: str | None = None, source: str = "dataset",
+) -> tuple[str, str]:
+    """The anchor and positive columns of ``dataset`` (default: its first two), once every row holds a
+    non-blank string in both: a ``None`` positive cannot be scored, so the margin rules cannot apply.
+
+    Raises:
+        ValueError: no rows, or a column that is not there (the columns listed), or a blank text.
+        TypeError: a value that is not a string; ``source``, the row and the column are named, as the
+            trainer names them (:func:`contrasent.data.validation.validate_training_data`).
+    """
+    columns = _text_columns(dataset, anchor_column, positive_column, source)
+    validate_training_data(dataset, ColumnLayout("pairs", columns), source)
+    return columns
 
 
 @dataclass(frozen=True)
@@ -162,9 +190,17 @@ def _gather_texts(dataset: Dataset, corpus: Sequence[str] | None, anchor_column:
 def _embed(
     model: Any, texts: _Texts, batch_size: int, cache_dir: str | os.PathLike | None, identity: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """L2-normalized embeddings of the distinct anchors and of the corpus (through the cache)."""
-    query_emb = l2_normalize(encode_cached(model, texts.queries, batch_size, cache_dir, identity))
-    corpus_emb = l2_normalize(encode_cached(model, texts.corpus, batch_size, cache_dir, identity))
+    """L2-normalized embeddings of the distinct anchors and of the corpus (through the cache); a NaN or
+    infinite embedding is refused, naming its text: it would rank first or never for every anchor."""
+    embedded = []
+    for kind, batch in (("anchor", texts.queries), ("corpus text", texts.corpus)):
+        embeddings = encode_cached(model, batch, batch_size, cache_dir, identity)
+        bad_row = first_non_finite_row(embeddings)
+        if bad_row is not None:
+            raise ValueError(f"the model embedded the {kind} {short_repr(batch[bad_row])} as NaN or infinite "
+                             "values; nothing can be mined against it")
+        embedded.append(l2_normalize(embeddings))
+    query_emb, corpus_emb = embedded
     if query_emb.shape[1] != corpus_emb.shape[1]:
         raise ValueError(f"model.encode returned dimensions {query_emb.shape[1]} and {corpus_emb.shape[1]}")
     return query_emb, corpus_emb
@@ -326,21 +362,20 @@ def _check_arguments(
     return _Rules(num_negatives, min_rank, max_rank, margin, relative_margin, sampling)
 
 
-def _text_columns(dataset: Dataset, anchor: str | None, positive: str | None) -> tuple[str, str]:
+def _text_columns(dataset: Dataset, anchor: str | None, positive: str | None, source: str) -> tuple[str, str]:
     names = list(dataset.column_names)
     if (anchor is None or positive is None) and len(names) < 2:
-        raise ValueError(f"dataset needs an anchor and a positive column, has {names}")
+        raise ValueError(f"{source} needs an anchor and a positive column, has {names}")
     anchor = anchor or names[0]
     positive = positive or names[1]
     for role, name in (("anchor_column", anchor), ("positive_column", positive)):
         if name not in names:
-            raise ValueError(f"{role} {name!r} is not a column of the dataset; columns: {names}")
+            raise ValueError(f"{source}: {role} {name!r} is not a column; the columns are {names}")
+    if anchor == positive:
+        raise ValueError(f"{source}: anchor_column and positive_column are both {anchor!r}; give two columns")
     return anchor, positive
 
 
 def _column(dataset: Dataset, name: str) -> list[str]:
-    values = dataset.select_columns([name]).with_format("arrow")[:].column(name).to_pylist()
-    for index, value in enumerate(values):
-        if not isinstance(value, str):
-            raise TypeError(f"dataset[{index}][{name!r}] must be a str, got {type(value).__name__}")
-    return values
+    """The strings of one column (checked by :func:`check_mining_data`)."""
+    return dataset.select_columns([name]).with_format("arrow")[:].column(name).to_pylist()

@@ -21,7 +21,7 @@ PROBE_TEXTS = (
 )
 # Probe embeddings of the same model agree to ~1e-6 across machines and thread counts; other models
 # (or other weights) give cosines far below this.
-_SAME_MODEL_MIN_COSINE = 0.999
+SAME_MODEL_MIN_COSINE = 0.999
 
 
 def model_probe(model: Any) -> dict[str, list]:
@@ -44,9 +44,9 @@ def check_same_model(model: Any, metadata: dict[str, Any], folder: Path) -> None
     recorded = np.asarray(probe["embeddings"], dtype=np.float32)
     current = np.asarray(model.encode(list(probe["texts"]), normalize=False))
     cosines = (l2_normalize(recorded) * l2_normalize(current)).sum(axis=1)
-    if cosines.min() < _SAME_MODEL_MIN_COSINE:
+    if cosines.min() < SAME_MODEL_MIN_COSINE:
         raise ValueError(
             f"the index in {folder} was built with a different model ({built_with}): the model given "
             f"embeds the index's probe sentences differently (cosine {cosines.min():.3f} < "
-            f"{_SAME_MODEL_MIN_COSINE}); load it with the model it was built with, or rebuild the index"
+            f"{SAME_MODEL_MIN_COSINE}); load it with the model it was built with, or rebuild the index"
         )

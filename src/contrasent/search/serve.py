@@ -11,8 +11,12 @@ Endpoints (JSON in and out; errors are ``{"detail": message}`` with a 4xx status
 =================  =========================================================================================
 
 Requests are bounded (:class:`Limits`): body bytes (413), texts per request, characters per text and
-``top_k`` (422). A body that is not JSON gets a 400. The model runs in a worker thread, one request at
-a time (a lock): concurrent forward passes on the same CPU cores only compete for them.
+``top_k`` (422). A body that is not strict JSON (``NaN``, ``Infinity``), nested too deeply or holding an
+integer too long to read gets a 400; a text that is not valid Unicode (a lone surrogate such as
+``"\\ud800"``) or a query of whitespace only a 422; a search of an empty index a 409. Each with
+``{"detail": message}``; an unexpected failure is a 500 with its message. The model runs in a worker
+thread, one request at a time (a lock): concurrent forward passes on the same CPU cores only compete
+for them.
 
 Requires the ``serve`` extra: ``pip install 'contrasent[serve]'`` (fastapi, uvicorn).
 """
@@ -30,10 +34,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from contrasent.search.text_checks import check_text
+
 if TYPE_CHECKING:
     from contrasent.search.index import SemanticIndex
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+# digits of the longest integer a request may hold: any field's bound has fewer; Python would refuse
+# beyond 4300 with a ValueError of its own (and spend quadratic time getting there)
+_MAX_INTEGER_DIGITS = 20
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,11 @@ class Limits:
     max_texts: int = 64
     max_text_chars: int = 10_000
     max_top_k: int = 100
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Limits.{name} must be a positive integer, got {value!r}")
 
 
 class RequestError(Exception):
@@ -73,6 +87,11 @@ def create_app(index: SemanticIndex, limits: Limits | None = None) -> FastAPI:
     async def request_error(_request: Request, error: RequestError) -> JSONResponse:
         return JSONResponse({"detail": error.message}, status_code=error.status)
 
+    @app.exception_handler(Exception)
+    async def unexpected_error(_request: Request, error: Exception) -> JSONResponse:
+        # still a 500 (the server's fault, logged with its traceback by uvicorn), but with a message
+        return JSONResponse({"detail": f"internal error: {type(error).__name__}: {error}"}, status_code=500)
+
     def locked(function: Any, *args: Any) -> Any:
         with model_lock:
             return function(*args)
@@ -88,7 +107,7 @@ def create_app(index: SemanticIndex, limits: Limits | None = None) -> FastAPI:
     @app.post("/encode")
     async def encode(request: Request) -> dict[str, Any]:
         body = await _read_json(request, limits)
-        texts = _texts(body, "texts", limits)
+        texts = _texts(body, "texts", limits, blank_ok=True)
         embeddings = await run_in_threadpool(locked, index.model.encode, texts)
         return {"embeddings": embeddings.tolist(), "dim": int(embeddings.shape[1])}
 
@@ -100,10 +119,13 @@ def create_app(index: SemanticIndex, limits: Limits | None = None) -> FastAPI:
             raise RequestError(422, f"top_k must be an integer from 1 to {limits.max_top_k}, got {top_k!r}")
         if ("query" in body) == ("queries" in body):
             raise RequestError(422, 'send either "query" (a string) or "queries" (a list of strings)')
+        if len(index) == 0:
+            raise RequestError(409, "the index holds no documents: there is nothing to search")
         if "query" in body:
             query = body["query"]
             if not isinstance(query, str) or not 0 < len(query) <= limits.max_text_chars:
                 raise RequestError(422, f'"query" must be a string of 1 to {limits.max_text_chars} characters')
+            _checked('"query"', query)
             hits = await run_in_threadpool(locked, index.search, query, top_k)
             return {"query": query, "results": [hit._asdict() for hit in hits]}
         queries = _texts(body, "queries", limits)
@@ -114,10 +136,10 @@ def create_app(index: SemanticIndex, limits: Limits | None = None) -> FastAPI:
 
 
 async def _read_json(request: Request, limits: Limits) -> dict[str, Any]:
-    """The request's JSON object, reading at most ``max_body_bytes`` (413 beyond, 400 if not JSON)."""
+    """The request's JSON object, reading at most ``max_body_bytes`` (413 beyond, 400 if not strict JSON)."""
     too_large = RequestError(413, f"request body larger than {limits.max_body_bytes} bytes")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limits.max_body_bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared[:20]) > limits.max_body_bytes:
         raise too_large
     body = bytearray()
     async for chunk in request.stream():  # also bounds bodies sent without a Content-Length
@@ -125,7 +147,9 @@ async def _read_json(request: Request, limits: Limits) -> dict[str, Any]:
         if len(body) > limits.max_body_bytes:
             raise too_large
     try:
-        value = json.loads(body)
+        value = json.loads(body, parse_constant=_refuse_constant, parse_int=_bounded_int)
+    except RecursionError:
+        raise RequestError(400, "request body is nested too deeply to be a request") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise RequestError(400, f"request body is not valid JSON: {error}") from error
     if not isinstance(value, dict):
@@ -133,8 +157,21 @@ async def _read_json(request: Request, limits: Limits) -> dict[str, Any]:
     return value
 
 
-def _texts(body: dict[str, Any], field: str, limits: Limits) -> list[str]:
-    """``body[field]`` as a non-empty, bounded list of strings (422 with the reason otherwise)."""
+def _refuse_constant(name: str) -> None:
+    """``NaN``, ``Infinity`` and ``-Infinity`` are not JSON (RFC 8259), though Python reads them."""
+    raise RequestError(400, f"request body is not valid JSON: {name} is not a JSON value")
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > _MAX_INTEGER_DIGITS:
+        raise RequestError(400, f"request body holds an integer of {len(digits.lstrip('-'))} digits; no field takes "
+                                f"more than {_MAX_INTEGER_DIGITS}")
+    return int(digits)
+
+
+def _texts(body: dict[str, Any], field: str, limits: Limits, *, blank_ok: bool = False) -> list[str]:
+    """``body[field]`` as a non-empty, bounded list of valid strings (422 with the reason otherwise);
+    blank strings only when ``blank_ok`` (``/encode``: a search needs something to search for)."""
     texts = body.get(field)
     if not isinstance(texts, list) or not texts:
         raise RequestError(422, f'"{field}" must be a non-empty list of strings')
@@ -146,7 +183,17 @@ def _texts(body: dict[str, Any], field: str, limits: Limits) -> list[str]:
         if len(text) > limits.max_text_chars:
             raise RequestError(
                 422, f'"{field}"[{position}] has {len(text)} characters; at most {limits.max_text_chars}')
+        _checked(f'"{field}"[{position}]', text, blank_ok=blank_ok)
     return texts
+
+
+def _checked(name: str, text: str, *, blank_ok: bool = False) -> None:
+    """422 for a text that is not valid Unicode or, unless ``blank_ok``, blank (the rules of
+    :func:`contrasent.search.text_checks.check_text`, shared with the Python API and the CLI)."""
+    try:
+        check_text(text, name, blank_ok=blank_ok)
+    except ValueError as error:
+        raise RequestError(422, str(error)) from None
 
 
 def serve(index: SemanticIndex, host: str = "127.0.0.1", port: int = 8000, limits: Limits | None = None) -> None:
@@ -226,7 +273,6 @@ form.addEventListener("submit", async (event) => {
       item.append(score, id, text);
       return item;
     }));
-    if (body.results.length === 0) { status.textContent = "The index is empty."; }
   } catch (error) {
     status.textContent = "Search failed: " + error;
   }

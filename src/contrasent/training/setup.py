@@ -12,6 +12,7 @@ from torch import nn
 
 from contrasent.data.columns import DEFAULT_LOSS, SUPPORTED_FORMATS, ColumnLayout
 from contrasent.losses import LOSSES, get_loss
+from contrasent.models.backbone_limits import position_limit
 from contrasent.models.encoder import SentenceEncoder
 from contrasent.training.arguments import ContrastiveTrainingArguments
 from contrasent.training.distributed import world_size
@@ -156,21 +157,10 @@ def freeze_unused_backbone_pooler(model: SentenceEncoder) -> None:
         pooler.requires_grad_(False)
 
 
-def position_limit(model: nn.Module) -> int | None:
-    """The most tokens ``model`` can embed: its backbone's position table, or its tokenizer's limit
-    (RoBERTa's table has 2 rows more than usable positions); ``None`` when neither says."""
-    backbone_config = getattr(getattr(model, "backbone", None), "config", None)
-    limits = (getattr(backbone_config, "max_position_embeddings", None),
-              getattr(getattr(model, "tokenizer", None), "model_max_length", None))
-    # tokenizers without a limit say 1e30
-    usable = [int(limit) for limit in limits if isinstance(limit, int) and 0 < limit < 1_000_000]
-    return min(usable) if usable else None
-
-
 def training_length(model: nn.Module, args: ContrastiveTrainingArguments) -> int:
-    """``args.max_seq_length``, capped (with a warning) at the model's :func:`position_limit`: longer
-    sequences could not be embedded at all."""
-    limit = position_limit(model)
+    """``args.max_seq_length``, capped (with a warning) at the number of positions of the model's backbone
+    (:func:`~contrasent.models.backbone_limits.position_limit`): longer sequences could not be embedded."""
+    limit = position_limit(getattr(model, "backbone", None))
     if limit is not None and args.max_seq_length > limit:
         logger.warning("--max_seq_length %d is more than the model's %d positions: training truncates texts at %d "
                        "tokens", args.max_seq_length, limit, limit)

@@ -123,6 +123,8 @@ class ContrastiveTrainer(Trainer):
             raise ValueError("mini_batch_size (gradient caching) does not support DeepSpeed")
         if args.bf16 and self.args.device.type == "cpu":
             warn_if_bfloat16_is_emulated("training with bf16=True")
+        if self.args.device.type == "cpu":  # pinned memory speeds copies to an accelerator; on a CPU torch warns
+            args.dataloader_pin_memory = False
         self.evaluator = evaluator
         self.contrastive_step = build_step(model, args, loss, row_names=rows.rows if rows else None)
         if self.contrastive_step.momentum_encoder is not None:
@@ -230,9 +232,9 @@ class ContrastiveTrainer(Trainer):
         if not self.args.should_save:
             return
         encoder = self.accelerator.unwrap_model(self.model)
-        describe_training(encoder, self.loss, self.layout, self.args, self.state.global_step)
+        describe_training(encoder, self.loss, self.layout, self.args, self.state.global_step, self.state.epoch)
         with named_write_errors(output_dir):
-            encoder.save_pretrained(output_dir)
+            encoder.save_pretrained(output_dir, exist_ok=True)  # output_dir is the trainer's: checkpoints, logs
             (Path(output_dir) / "training_args.json").write_text(self.args.to_json_string(), encoding="utf-8")
 
     def push_to_hub(self, commit_message: str | None = "End of training", blocking: bool = True,
@@ -243,7 +245,7 @@ class ContrastiveTrainer(Trainer):
         reached; the local save is complete by then.
         """
         encoder = self.accelerator.unwrap_model(self.model)
-        describe_training(encoder, self.loss, self.layout, self.args, self.state.global_step)
+        describe_training(encoder, self.loss, self.layout, self.args, self.state.global_step, self.state.epoch)
         repo_id = kwargs.pop("repo_id", None) or self.args.hub_model_id or Path(self.args.output_dir).name
         return encoder.push_to_hub(repo_id, private=self.args.hub_private_repo,
                                    token=token or self.args.hub_token, commit_message=commit_message,
