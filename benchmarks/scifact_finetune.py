@@ -290,7 +290,9 @@ def main() -> None:
     if len(seeds) > 1:
         results["summary"] = {name: summarize(figures) for name, figures in per_seed.items()}
         for name, line in results["summary"].items():
-            print(f"{name}{' [' + ', '.join(switches) + ']' if switches else ''}: SciFact {split_name} "
+            # Only --dropout-off applies to sentence-transformers' arms.
+            shown = [switch for switch in switches if name not in ST_ARMS or switch == "dropout_off"]
+            print(f"{name}{' [' + ', '.join(shown) + ']' if shown else ''}: SciFact {split_name} "
                   f"nDCG@10 {line} over seeds {seeds}", flush=True)
     print(json.dumps(results, indent=2))
     if args.output is not None:
