@@ -54,6 +54,7 @@ RULES: dict[str, Rule] = {
     "adam_epsilon": POSITIVE,
     "max_grad_norm": NON_NEGATIVE,
     "label_smoothing_factor": FRACTION,
+    "dropout": FRACTION,
     "neftune_noise_alpha": POSITIVE,
     "logging_steps": STEPS,
     "eval_steps": STEPS,

@@ -49,6 +49,10 @@ class ContrastiveTrainingArguments(TrainingArguments):
       ``momentum``: encode positives, hard negatives and queue entries of an ``anchor_positive`` loss with
       an exponential moving average of the encoder (MoCo), updated as ``θ_m ← m·θ_m + (1 − m)·θ`` after
       every optimizer step; ``None`` (default) = no momentum encoder.
+    * ``dropout``: hidden and attention dropout of the backbone during training, SimCSE's augmentation
+      (its paper's Table 1 varies it: 0.1 is best for BERT, 0 collapses the two views into one); set on
+      every dropout of the model and in its saved configuration (:mod:`contrasent.models.dropout`).
+      ``None`` (default) keeps the model's own (BERT and all-MiniLM-L6-v2: 0.1).
 
     Every numeric argument is checked when the arguments are parsed
     (:mod:`contrasent.training.argument_checks`): a value that cannot be right raises a ``ValueError``
@@ -87,6 +91,8 @@ class ContrastiveTrainingArguments(TrainingArguments):
     queue_size: int = field(default=0, metadata={"help": "Past embeddings kept as extra InfoNCE negatives."})
     momentum: float | None = field(default=None, metadata={
         "help": "MoCo momentum encoder for positives/negatives/queue, e.g. 0.999 (default: none)."})
+    dropout: float | None = field(default=None, metadata={
+        "help": "Hidden and attention dropout of the backbone while training, in [0, 1) (default: the model's own)."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Kept False: the collator reads raw text."})
     # The same AdamW update in one fused kernel: on CPU the default per-tensor loop spends ~3x longer per step.
     optim: str = field(default="adamw_torch_fused", metadata={"help": "Optimizer (transformers' names)."})

@@ -13,6 +13,7 @@ from torch import nn
 from contrasent.data.columns import DEFAULT_LOSS, SUPPORTED_FORMATS, ColumnLayout
 from contrasent.losses import LOSSES, get_loss
 from contrasent.models.backbone_limits import position_limit
+from contrasent.models.dropout import set_dropout
 from contrasent.models.encoder import SentenceEncoder
 from contrasent.training.arguments import ContrastiveTrainingArguments
 from contrasent.training.distributed import world_size
@@ -155,6 +156,13 @@ def freeze_unused_backbone_pooler(model: SentenceEncoder) -> None:
     pooler = getattr(model.backbone, "pooler", None)
     if isinstance(pooler, nn.Module):
         pooler.requires_grad_(False)
+
+
+def apply_dropout(model: nn.Module, rate: float) -> None:
+    """Train ``model`` with dropout ``rate`` (``--dropout``) everywhere it has dropout
+    (:func:`~contrasent.models.dropout.set_dropout`); warn when it has none to set."""
+    if set_dropout(model, rate) == 0 and rate > 0:
+        logger.warning("--dropout %g: %s has no dropout to set; it trains without dropout", rate, type(model).__name__)
 
 
 def training_length(model: nn.Module, args: ContrastiveTrainingArguments) -> int:

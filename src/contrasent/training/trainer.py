@@ -44,6 +44,7 @@ from contrasent.models.padding_free import supports_padding_free
 from contrasent.training.arguments import ContrastiveTrainingArguments
 from contrasent.training.card import describe_training
 from contrasent.training.setup import (
+    apply_dropout,
     build_batch_sampler,
     build_loss,
     build_step,
@@ -111,6 +112,8 @@ class ContrastiveTrainer(Trainer):
                 data_collator.chunk_size = args.mini_batch_size
             data_collator.padding_free = args.padding_free and supports_padding_free(model)
         freeze_unused_backbone_pooler(model)
+        if args.dropout is not None:
+            apply_dropout(model, args.dropout)
 
         # Evaluation comes from `evaluator`, not from an eval_dataset: keep Trainer's check from refusing.
         eval_strategy = args.eval_strategy
