@@ -301,6 +301,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     set_seed(training_args.seed)
     overrides = {name: value for name, value in asdict(model_args).items()
                  if name in ("pooling", "head", "head_at_inference", "normalize") and value is not None}
+    output_dir = Path(training_args.output_dir)
+    training_args.output_dir = data_args.checkpoint_dir or f"{output_dir}-checkpoints"
+    # every process checks (so that all stop together), one deletes
+    check_output_folders(output_dir, Path(training_args.output_dir), data_args.overwrite_output_dir,
+                         resuming=training_args.resume_from_checkpoint is not None,
+                         delete=training_args.process_index == 0)
+    # Every input file is read before the model loads and training starts: a missing or broken STS-B
+    # test file found after training would lose the trained model.
+    train_dataset = load_training_data(data_args)
+    dev_path = (data_args.validation_file or "{data_dir}/stsbenchmark/sts-dev.csv").format(data_dir=data_args.data_dir)
+    test_path = (data_args.test_file or "{data_dir}/stsbenchmark/sts-test.csv").format(data_dir=data_args.data_dir)
+    dev, test_evaluator = sts_evaluator(dev_path, "sts-dev"), sts_evaluator(test_path, "sts-test")
     model_path = model_args.model_name_or_path or default_model()
     # The training length (--max_seq_length) truncates only the training batches (the collator's job): the
     # model keeps its own inference length, which is saved with it.
@@ -308,16 +320,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                               **overrides)
     if model_args.inference_max_seq_length is not None:
         set_inference_length(encoder, model_args.inference_max_seq_length)
-    output_dir = Path(training_args.output_dir)
-    training_args.output_dir = data_args.checkpoint_dir or f"{output_dir}-checkpoints"
-    # every process checks (so that all stop together), one deletes
-    check_output_folders(output_dir, Path(training_args.output_dir), data_args.overwrite_output_dir,
-                         resuming=training_args.resume_from_checkpoint is not None,
-                         delete=training_args.process_index == 0)
-    train_dataset = load_training_data(data_args)
-    dev_path = (data_args.validation_file or "{data_dir}/stsbenchmark/sts-dev.csv").format(data_dir=data_args.data_dir)
-    test_path = (data_args.test_file or "{data_dir}/stsbenchmark/sts-test.csv").format(data_dir=data_args.data_dir)
-    dev = sts_evaluator(dev_path, "sts-dev")
 
     trainer = ContrastiveTrainer(model=encoder, args=training_args, train_dataset=train_dataset, evaluator=dev)
     logger.info("training on %d rows (%s mode, loss %s)", len(train_dataset), trainer.layout.mode,
@@ -325,7 +327,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     before = trainer.evaluate(metric_key_prefix="dev_before")
     train_output = trainer.train(resume_from_checkpoint=resume_point(training_args))
     after = trainer.evaluate(metric_key_prefix="dev")
-    test = {f"test_{name}": value for name, value in sts_evaluator(test_path, "sts-test")(encoder).items()}
+    test = {f"test_{name}": value for name, value in test_evaluator(encoder).items()}
     encoder.card_data.evaluation = {"STS-B dev": {"spearman": after["dev_stsb_spearman"]},
                                     "STS-B test": {"spearman": test["test_stsb_spearman"]}}
     encoder.card_data.base_model = base_model_id(model_args.model_name_or_path)

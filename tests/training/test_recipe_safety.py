@@ -98,3 +98,23 @@ def test_a_user_error_ends_in_one_line_without_traceback(tiny_bert_dir, tmp_path
     assert "Traceback" not in completed.stderr
     debug = subprocess.run([*command, "--debug"], env=env, capture_output=True, text=True, timeout=300, check=False)
     assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+@pytest.mark.parametrize("flag", ["--test_file", "--validation_file", "--train_file"])
+def test_a_missing_input_file_is_found_before_the_model_loads(recipe, tiny_bert_dir, pairs_file, tmp_path,
+                                                              monkeypatch, flag) -> None:
+    """The STS-B test file was read after training, before the final save: a typo lost the trained model."""
+    import contrasent
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the input files were checked")
+
+    monkeypatch.setattr(contrasent.SentenceEncoder, "from_pretrained", refuse)
+    missing = tmp_path / "missing.csv"
+    argv = arguments(tiny_bert_dir, pairs_file, tmp_path / "run")
+    if flag not in argv:
+        argv += [flag, ""]
+    argv[argv.index(flag) + 1] = str(missing)
+    with pytest.raises((OSError, ValueError), match="missing.csv"):
+        recipe.main(argv)
+    assert not any((tmp_path / "run").iterdir())  # checked for writing, nothing written
