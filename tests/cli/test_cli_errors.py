@@ -165,13 +165,13 @@ def test_serve_finds_a_port_in_use_before_encoding(capsys, corpus) -> None:
 # --------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("rows", "message"), [
     ([{"anchor": "q", "positive": None}, {"anchor": "r", "positive": "s"}],
-     "pairs.jsonl, row 0, column 'positive': expected a string, got NoneType (None)"),
+     "pairs.jsonl, line 1, column 'positive': expected a string, got NoneType (None)"),
     ([{"anchor": "q", "positive": "p"}, {"anchor": None, "positive": "s"}],
-     "pairs.jsonl, row 1, column 'anchor': expected a string, got NoneType (None)"),
+     "pairs.jsonl, line 2, column 'anchor': expected a string, got NoneType (None)"),
     ([{"anchor": "q", "positive": "p"}, {"anchor": "r", "positive": "  "}],
-     "pairs.jsonl, row 1, column 'positive': empty or whitespace-only text"),
+     "pairs.jsonl, line 2, column 'positive': empty or whitespace-only text"),
     ([{"anchor": "q", "positive": 7}, {"anchor": "r", "positive": 8}],
-     "pairs.jsonl, row 0, column 'positive': expected a string, got int (7)"),
+     "pairs.jsonl: column 'positive' holds numbers (7, 8), not texts"),
     ([{"anchor": "only one column"}], "pairs.jsonl needs an anchor and a positive column, has ['anchor']"),
 ])
 def test_mine_names_a_bad_row_before_the_model_loads(capsys, tmp_path, rows, message) -> None:

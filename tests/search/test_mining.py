@@ -235,16 +235,16 @@ def test_default_corpus_is_the_positives_and_arguments_are_checked(synthetic):
 
 @pytest.mark.parametrize(("rows", "error", "message"), [
     ({"anchor": ["q", "r"], "positive": ["p", None]}, TypeError,
-     r"dataset, row 1, column 'positive': expected a string, got NoneType \(None\)"),
+     r"dataset\[1\], column 'positive': expected a string, got NoneType \(None\)"),
     ({"anchor": ["q", " "], "positive": ["p", "s"]}, ValueError,
-     r"dataset, row 1, column 'anchor': empty or whitespace-only text"),
-    ({"anchor": ["q"], "positive": [3]}, TypeError, r"row 0, column 'positive': expected a string, got int"),
+     r"dataset\[1\], column 'anchor': empty or whitespace-only text"),
+    ({"anchor": ["q"], "positive": [3]}, ValueError, r"dataset: column 'positive' holds numbers \(3\), not texts"),
     ({"anchor": [], "positive": []}, ValueError, r"dataset: the dataset is empty"),
     ({"text": ["q"]}, ValueError, r"dataset needs an anchor and a positive column, has \['text'\]"),
 ])
 def test_rows_that_cannot_be_mined_are_named_before_encoding(rows, error, message):
     """A None positive used to be a traceback from deep inside (issue #15, class 6); now each is named by
-    source, row and column, as the trainer names them, before the model encodes anything."""
+    source, row (file line, or index of an in-memory data set) and column, as the trainer names them, before the model encodes anything."""
     model = LookupModel({})
     with pytest.raises(error, match=message):
         mine_hard_negatives(datasets.Dataset.from_dict(rows), model, verbose=False)
