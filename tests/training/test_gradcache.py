@@ -22,15 +22,17 @@ def dataset(kind: str) -> datasets.Dataset:
     return small_dataset(kind, ROWS)
 
 
-def trainer(tiny_bert_dir, tmp_path, data: datasets.Dataset, chunk_size: int, cached: bool) -> ContrastiveTrainer:
-    """A trainer on a float64 tiny BERT with dropout on; the uncached one runs the same chunks."""
+def trainer(tiny_bert_dir, tmp_path, data: datasets.Dataset, chunk_size: int, cached: bool,
+            **options: object) -> ContrastiveTrainer:
+    """A trainer on a float64 tiny BERT with dropout on; the uncached one runs the same chunks. ``options``:
+    more `ContrastiveTrainingArguments`."""
     torch.manual_seed(0)
     model = SentenceEncoder.from_pretrained(tiny_bert_dir, dtype=torch.float64)
     collator = ContrastiveCollator(model.tokenizer, infer_layout(data.column_names), max_length=16,
                                    chunk_size=None if cached else chunk_size)
     args = ContrastiveTrainingArguments(
         output_dir=str(tmp_path), use_cpu=True, report_to="none", per_device_train_batch_size=ROWS,
-        mini_batch_size=chunk_size if cached else None, temperature=0.1,
+        mini_batch_size=chunk_size if cached else None, temperature=0.1, **options,
     )
     return ContrastiveTrainer(model=model, args=args, train_dataset=data, data_collator=collator)
 
@@ -51,6 +53,26 @@ def step(trainer_: ContrastiveTrainer, accumulation: int) -> tuple[torch.Tensor,
     ("labels", 1, 1), ("labels", 3, 1), ("labels", ROWS, 1),
 ])
 def test_cached_step_matches_the_uncached_step(tiny_bert_dir, tmp_path, monkeypatch, kind, chunk_size, accumulation):
+    check_cached_matches_uncached(tiny_bert_dir, tmp_path, monkeypatch, kind, chunk_size, accumulation)
+
+
+GTE = '{"directions": ["query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc"]}'
+
+
+@pytest.mark.parametrize(("options", "applied"), [
+    ({"loss_kwargs": GTE}, lambda loss: len(loss.directions) == 4),
+], ids=["gte"])
+def test_cached_step_matches_the_uncached_step_for_loss_options(tiny_bert_dir, tmp_path, monkeypatch, options,
+                                                                applied):
+    """The loss options that change what the loss sees of the embeddings (GTE's extra score blocks)."""
+    cached = check_cached_matches_uncached(tiny_bert_dir, tmp_path, monkeypatch, "triplets", 3, 1, **options)
+    assert applied(cached.loss)
+
+
+def check_cached_matches_uncached(tiny_bert_dir, tmp_path, monkeypatch, kind, chunk_size, accumulation,
+                                  **options: object) -> ContrastiveTrainer:
+    """One step with ``mini_batch_size`` = ``chunk_size`` against one without: same loss, gradients and RNG
+    state afterwards. Returns the cached trainer."""
     cached_steps = []
 
     def counted_cached_loss(*args, **kwargs):
@@ -60,8 +82,8 @@ def test_cached_step_matches_the_uncached_step(tiny_bert_dir, tmp_path, monkeypa
     monkeypatch.setattr(step_module, "cached_loss", counted_cached_loss)
     assert ContrastiveTrainer.training_step is Trainer.training_step  # GA division, backward: Trainer's own
     data = dataset(kind)
-    reference = trainer(tiny_bert_dir, tmp_path / "plain", data, chunk_size, cached=False)
-    cached = trainer(tiny_bert_dir, tmp_path / "cached", data, chunk_size, cached=True)
+    reference = trainer(tiny_bert_dir, tmp_path / "plain", data, chunk_size, cached=False, **options)
+    cached = trainer(tiny_bert_dir, tmp_path / "cached", data, chunk_size, cached=True, **options)
     assert cached.data_collator.chunk_size == chunk_size  # the collator forms GradCache's chunks
     assert reference.model.backbone.config.hidden_dropout_prob > 0
     ref_loss, ref_grads, ref_next = step(reference, accumulation)
@@ -74,6 +96,7 @@ def test_cached_step_matches_the_uncached_step(tiny_bert_dir, tmp_path, monkeypa
     for grad, ref_grad in zip(grads, ref_grads):
         torch.testing.assert_close(grad, ref_grad, rtol=0, atol=1e-6)
     torch.testing.assert_close(next_draw, ref_next, rtol=0, atol=0)  # the RNG ends where an uncached step's does
+    return cached
 
 
 def test_dropout_masks_are_replayed(monkeypatch):
