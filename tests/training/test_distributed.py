@@ -1,5 +1,5 @@
 """Cross-device gathering: 2 gloo processes (float64) give the loss and gradients of 1 process on the
-concatenated batch, for InfoNCE with hard negatives (plain and GTE's directions) and SupCon; `gather_step` gathers a training batch's
+concatenated batch, for InfoNCE with hard negatives (plain, GTE's directions, Matryoshka) and SupCon; `gather_step` gathers a training batch's
 views (gradients summed back to their owner) and its text ids, labels and scores in rank order."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from contrasent.data.batch import Batch
-from contrasent.losses import InfoNCE, SupCon
+from contrasent.losses import InfoNCE, Matryoshka, SupCon
 from contrasent.training.distributed import (
     all_gather_no_grad,
     all_gather_with_grad,
@@ -33,6 +33,7 @@ GTE = ("query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc")
 ANCHOR_POSITIVE = {
     "infonce": lambda: InfoNCE(temperature=TAU),
     "gte": lambda: InfoNCE(temperature=TAU, directions=GTE),
+    "matryoshka": lambda: Matryoshka(InfoNCE(temperature=TAU, directions=GTE), [D_OUT, 2], [1.0, 0.5]),
 }
 
 

@@ -12,6 +12,7 @@ from transformers import Trainer
 
 from contrasent import ContrastiveTrainer, ContrastiveTrainingArguments, SentenceEncoder
 from contrasent.data import ContrastiveCollator, infer_layout
+from contrasent.losses import Matryoshka
 from contrasent.training import step as step_module
 from contrasent.training.gradcache import RandomState, cached_loss
 
@@ -59,12 +60,18 @@ def test_cached_step_matches_the_uncached_step(tiny_bert_dir, tmp_path, monkeypa
 GTE = '{"directions": ["query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc"]}'
 
 
+MATRYOSHKA = {"matryoshka_dims": [32, 16, 4], "matryoshka_weights": [1.0, 0.5, 2.0]}
+
+
 @pytest.mark.parametrize(("options", "applied"), [
     ({"loss_kwargs": GTE}, lambda loss: len(loss.directions) == 4),
-], ids=["gte"])
+    (MATRYOSHKA, lambda loss: isinstance(loss, Matryoshka) and loss.dims == (32, 16, 4)),
+    ({**MATRYOSHKA, "loss_kwargs": GTE}, lambda loss: len(loss.loss.directions) == 4),
+], ids=["gte", "matryoshka", "gte-matryoshka"])
 def test_cached_step_matches_the_uncached_step_for_loss_options(tiny_bert_dir, tmp_path, monkeypatch, options,
                                                                 applied):
-    """The loss options that change what the loss sees of the embeddings (GTE's extra score blocks)."""
+    """The loss options that change what the loss sees of the embeddings (GTE's extra score blocks, the
+    Matryoshka prefixes): the cached gradient is that of the whole loss."""
     cached = check_cached_matches_uncached(tiny_bert_dir, tmp_path, monkeypatch, "triplets", 3, 1, **options)
     assert applied(cached.loss)
 

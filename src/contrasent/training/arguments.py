@@ -49,6 +49,10 @@ class ContrastiveTrainingArguments(TrainingArguments):
       ``momentum``: encode positives, hard negatives and queue entries of an ``anchor_positive`` loss with
       an exponential moving average of the encoder (MoCo), updated as ``θ_m ← m·θ_m + (1 − m)·θ`` after
       every optimizer step; ``None`` (default) = no momentum encoder.
+    * ``matryoshka_dims``: train nested embeddings (Matryoshka, :class:`~contrasent.losses.matryoshka.Matryoshka`):
+      the loss becomes the sum over these dimensions of the loss on the first ``m`` components of every
+      embedding, re-normalised, e.g. ``768 512 256 128 64``; ``matryoshka_weights`` weighs each term, in
+      the same order (default all 1). ``None`` (default) = off.
     * ``dropout``: hidden and attention dropout of the backbone during training, SimCSE's augmentation
       (its paper's Table 1 varies it: 0.1 is best for BERT, 0 collapses the two views into one); set on
       every dropout of the model and in its saved configuration (:mod:`contrasent.models.dropout`).
@@ -91,6 +95,11 @@ class ContrastiveTrainingArguments(TrainingArguments):
     queue_size: int = field(default=0, metadata={"help": "Past embeddings kept as extra InfoNCE negatives."})
     momentum: float | None = field(default=None, metadata={
         "help": "MoCo momentum encoder for positives/negatives/queue, e.g. 0.999 (default: none)."})
+    matryoshka_dims: list[int] | None = field(default=None, metadata={
+        "help": "Matryoshka: also train the first m dimensions of the embeddings for each m, e.g. 384 256 128 64 "
+                "(default: off)."})
+    matryoshka_weights: list[float] | None = field(default=None, metadata={
+        "help": "Matryoshka: the weight of each --matryoshka_dims term, in the same order (default: all 1)."})
     dropout: float | None = field(default=None, metadata={
         "help": "Hidden and attention dropout of the backbone while training, in [0, 1) (default: the model's own)."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Kept False: the collator reads raw text."})

@@ -51,6 +51,7 @@ from contrasent.training.setup import (
     check_batch_fits,
     check_batch_has_negatives,
     check_loss_fits_layout,
+    check_matryoshka_dims,
     freeze_unused_backbone_pooler,
     training_length,
 )
@@ -102,6 +103,7 @@ class ContrastiveTrainer(Trainer):
             # Row numbers travel with each batch so that an error can name the rows it came from.
             train_dataset = train_dataset.add_column(ROW_ID_COLUMN, list(range(len(train_dataset))))
             loss = loss if loss is not None else build_loss(args, self.layout)
+            check_matryoshka_dims(model, args)
             check_loss_fits_layout(loss, self.layout)
             check_batch_has_negatives(loss, self.layout, args)
             data_collator = data_collator or ContrastiveCollator(model.tokenizer, self.layout,
