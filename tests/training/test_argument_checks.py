@@ -52,6 +52,7 @@ BAD_FLAGS = [
     (["--hard_negative_weight", "inf"], "--hard_negative_weight must be a finite number, got inf"),
     (["--max_seq_length", "0"], "--max_seq_length must be a positive integer, got 0"),
     (["--mini_batch_size", "0"], "--mini_batch_size must be a positive integer, got 0"),
+    (["--mini_batch_tokens", "0"], "--mini_batch_tokens must be a positive integer, got 0"),
     (["--samples_per_label", "1"], "--samples_per_label must be an integer >= 2, got 1"),
     (["--batch_sampler", "group_by_label", "--per_device_train_batch_size", "8", "--samples_per_label", "3"],
      "--per_device_train_batch_size (8) must be a multiple of --samples_per_label (3)"),

@@ -23,17 +23,20 @@ def dataset(kind: str) -> datasets.Dataset:
     return small_dataset(kind, ROWS)
 
 
-def trainer(tiny_bert_dir, tmp_path, data: datasets.Dataset, chunk_size: int, cached: bool,
-            **options: object) -> ContrastiveTrainer:
-    """A trainer on a float64 tiny BERT with dropout on; the uncached one runs the same chunks. ``options``:
-    more `ContrastiveTrainingArguments`."""
+def trainer(tiny_bert_dir, tmp_path, data: datasets.Dataset, chunk_size: int | None, cached: bool,
+            chunk_tokens: int | None = None, **options: object) -> ContrastiveTrainer:
+    """A trainer on a float64 tiny BERT with dropout on; the uncached one runs the same chunks (of
+    ``chunk_size`` texts and/or ``chunk_tokens`` padded tokens). ``options``: more
+    `ContrastiveTrainingArguments`."""
     torch.manual_seed(0)
     model = SentenceEncoder.from_pretrained(tiny_bert_dir, dtype=torch.float64)
     collator = ContrastiveCollator(model.tokenizer, infer_layout(data.column_names), max_length=16,
-                                   chunk_size=None if cached else chunk_size)
+                                   chunk_size=None if cached else chunk_size,
+                                   chunk_tokens=None if cached else chunk_tokens)
     args = ContrastiveTrainingArguments(
         output_dir=str(tmp_path), use_cpu=True, report_to="none", per_device_train_batch_size=ROWS,
-        mini_batch_size=chunk_size if cached else None, temperature=0.1, **options,
+        mini_batch_size=chunk_size if cached else None, mini_batch_tokens=chunk_tokens if cached else None,
+        temperature=0.1, **options,
     )
     return ContrastiveTrainer(model=model, args=args, train_dataset=data, data_collator=collator)
 
@@ -76,8 +79,26 @@ def test_cached_step_matches_the_uncached_step_for_loss_options(tiny_bert_dir, t
     assert applied(cached.loss)
 
 
+@pytest.mark.parametrize(("kind", "chunk_tokens", "chunk_size"), [
+    ("triplets", 40, None), ("triplets", 40, 2), ("triplets", 1, None), ("labels", 30, None),
+])
+def test_cached_step_by_token_budget_matches_the_uncached_step(tiny_bert_dir, tmp_path, monkeypatch, kind,
+                                                               chunk_tokens, chunk_size):
+    """``mini_batch_tokens``: chunks of at most that many padded tokens (with ``mini_batch_size``, of at most
+    that many texts too); a budget of 1 token makes every text its own chunk."""
+    cached = check_cached_matches_uncached(tiny_bert_dir, tmp_path, monkeypatch, kind, chunk_size, 1,
+                                           chunk_tokens=chunk_tokens)
+    assert cached.data_collator.chunk_tokens == chunk_tokens
+    batch = cached.data_collator([cached.train_dataset[i] for i in range(ROWS)])
+    lengths = [chunk["sequence_lengths"].tolist() if "sequence_lengths" in chunk  # padding-free
+               else chunk["attention_mask"].sum(1).tolist() for chunk in batch.chunks]
+    assert len(lengths) > 1
+    assert all(len(chunk) == 1 or max(chunk) * len(chunk) <= chunk_tokens for chunk in lengths)
+    assert chunk_size is None or all(len(chunk) <= chunk_size for chunk in lengths)
+
+
 def check_cached_matches_uncached(tiny_bert_dir, tmp_path, monkeypatch, kind, chunk_size, accumulation,
-                                  **options: object) -> ContrastiveTrainer:
+                                  chunk_tokens: int | None = None, **options: object) -> ContrastiveTrainer:
     """One step with ``mini_batch_size`` = ``chunk_size`` against one without: same loss, gradients and RNG
     state afterwards. Returns the cached trainer."""
     cached_steps = []
@@ -89,8 +110,8 @@ def check_cached_matches_uncached(tiny_bert_dir, tmp_path, monkeypatch, kind, ch
     monkeypatch.setattr(step_module, "cached_loss", counted_cached_loss)
     assert ContrastiveTrainer.training_step is Trainer.training_step  # GA division, backward: Trainer's own
     data = dataset(kind)
-    reference = trainer(tiny_bert_dir, tmp_path / "plain", data, chunk_size, cached=False, **options)
-    cached = trainer(tiny_bert_dir, tmp_path / "cached", data, chunk_size, cached=True, **options)
+    reference = trainer(tiny_bert_dir, tmp_path / "plain", data, chunk_size, False, chunk_tokens, **options)
+    cached = trainer(tiny_bert_dir, tmp_path / "cached", data, chunk_size, True, chunk_tokens, **options)
     assert cached.data_collator.chunk_size == chunk_size  # the collator forms GradCache's chunks
     assert reference.model.backbone.config.hidden_dropout_prob > 0
     ref_loss, ref_grads, ref_next = step(reference, accumulation)

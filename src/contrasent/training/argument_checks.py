@@ -74,6 +74,7 @@ RULES: dict[str, Rule] = {
     "hard_negative_weight": FINITE,
     "max_seq_length": POSITIVE_INTEGER,
     "mini_batch_size": POSITIVE_INTEGER,
+    "mini_batch_tokens": POSITIVE_INTEGER,
     "samples_per_label": (lambda v: _integer(v) and v >= 2, "an integer >= 2"),
     "queue_size": NON_NEGATIVE_INTEGER,
     "momentum": FRACTION,

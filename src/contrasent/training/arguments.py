@@ -38,6 +38,10 @@ class ContrastiveTrainingArguments(TrainingArguments):
     * ``mini_batch_size``: gradient caching (GradCache): encode this many texts per forward pass and
       backpropagate through the loss of the whole batch in two passes; memory then grows with
       ``mini_batch_size``, not with the batch. ``None`` (default) = off.
+    * ``mini_batch_tokens``: gradient caching with chunks of at most this many padded tokens (a chunk's
+      longest text × its texts; a text longer than the budget is a chunk of its own), so that a chunk of
+      short texts holds many and one of long texts few (:mod:`contrasent.data.chunking`). With
+      ``mini_batch_size`` too, both limits apply. ``None`` (default) = chunks by ``mini_batch_size`` only.
     * ``padding_free``: encode the texts of a step back to back in one unpadded row, attention per text
       (:mod:`contrasent.models.padding_free`; TRL's name for the same idea): linear layers then process no
       padding. On (default) for encoders that give the same embeddings this way (checked when training
@@ -86,6 +90,8 @@ class ContrastiveTrainingArguments(TrainingArguments):
         "help": "Use every process's batch as negatives (default: on when several processes run)."})
     mini_batch_size: int | None = field(default=None, metadata={
         "help": "Gradient caching: texts per forward pass (default: off, the whole batch at once)."})
+    mini_batch_tokens: int | None = field(default=None, metadata={
+        "help": "Gradient caching: at most this many padded tokens per forward pass, e.g. 8192 (default: off)."})
     padding_free: bool = field(default=True, metadata={
         "help": "Encode the texts of a step without padding, when the encoder supports it (default: on)."})
     batch_sampler: str = field(default="random", metadata={

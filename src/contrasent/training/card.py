@@ -51,6 +51,7 @@ def describe_training(
         "optimizer": str(getattr(args.optim, "value", args.optim)),
         "seed": args.seed,
         "mini_batch_size": args.mini_batch_size,
+        "mini_batch_tokens": args.mini_batch_tokens,
         "queue_size": args.queue_size or None,
         "momentum": args.momentum,
         "batch_sampler": args.batch_sampler if args.batch_sampler != "random" else None,

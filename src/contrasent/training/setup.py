@@ -92,6 +92,11 @@ def check_optional_inputs(loss: nn.Module) -> None:
                          f"{CANDIDATE_FORMAT!r} losses only; it takes {loss.input_format!r} inputs")
 
 
+def caches_gradients(args: ContrastiveTrainingArguments) -> bool:
+    """Whether training runs GradCache: ``mini_batch_size`` or ``mini_batch_tokens`` is set."""
+    return args.mini_batch_size is not None or args.mini_batch_tokens is not None
+
+
 def gathers(args: ContrastiveTrainingArguments) -> bool:
     """Whether embeddings are gathered across processes: ``gather_across_devices``, by default on when more
     than one process runs."""
@@ -120,7 +125,7 @@ def build_step(
     masking = FalseNegativeMasking(duplicates=args.mask_duplicates, margin=args.false_negative_margin,
                                    relative_margin=args.false_negative_relative_margin)
     return ContrastiveStep(loss, gather=gathers(args), masking=masking, queue=queue,
-                           momentum_encoder=momentum_encoder, cache_gradients=args.mini_batch_size is not None,
+                           momentum_encoder=momentum_encoder, cache_gradients=caches_gradients(args),
                            row_names=row_names)
 
 
