@@ -5,9 +5,9 @@ N = V·B texts. They go through the encoder's tokenise-and-pad path (:mod:`contr
 tokenized together, sorted by token count and cut into chunks of ``chunk_size`` texts (or of at most
 ``chunk_tokens`` padded tokens), each padded only to its own longest member (or packed padding-free).
 Running the encoder on each chunk and indexing the concatenated outputs with ``restore`` gives the (N, d)
-embeddings in view-major order (view 0 rows 0..B-1, view 1 rows 0..B-1, ...). Padding per length-sorted chunk wastes far less compute than padding
-every column to the batch's longest text, and transformer encoders embed each sequence independently of
-its neighbours, so the embeddings are the same.
+embeddings in view-major order (view 0 rows 0..B-1, view 1 rows 0..B-1, ...). Padding per length-sorted
+chunk wastes far less compute than padding every column to the batch's longest text, and transformer
+encoders embed each sequence independently of its neighbours, so the embeddings are the same.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ class ContrastiveCollator:
         padding_free: emit each chunk as one unpadded row (:mod:`contrasent.models.padding_free`) instead of a
             padded (chunk, T_chunk) tensor; only for encoders that support it (the trainer checks).
         chunk_tokens: instead, chunks of at most this many padded tokens (longest text × texts), at most
-            ``chunk_size`` texts each when that is given too (:func:`~contrasent.data.chunking.token_budget_chunks`).
+            ``chunk_size`` texts each when that is given too
+            (:func:`~contrasent.data.chunking.token_budget_chunks`).
 
     ``__call__`` returns a :class:`~contrasent.data.batch.Batch`: ``class_labels`` when the layout has a
     label column, ``scores`` when it has a score column, ``row_ids`` when rows carry
