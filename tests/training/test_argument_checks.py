@@ -13,6 +13,8 @@ import pytest
 from transformers import HfArgumentParser
 
 from contrasent import ContrastiveTrainer, ContrastiveTrainingArguments, SentenceEncoder
+from contrasent.losses import Matryoshka
+from contrasent.training.card import describe_training
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "simcse.py"
 
@@ -50,6 +52,7 @@ BAD_FLAGS = [
     (["--hard_negative_weight", "inf"], "--hard_negative_weight must be a finite number, got inf"),
     (["--max_seq_length", "0"], "--max_seq_length must be a positive integer, got 0"),
     (["--mini_batch_size", "0"], "--mini_batch_size must be a positive integer, got 0"),
+    (["--mini_batch_tokens", "0"], "--mini_batch_tokens must be a positive integer, got 0"),
     (["--samples_per_label", "1"], "--samples_per_label must be an integer >= 2, got 1"),
     (["--batch_sampler", "group_by_label", "--per_device_train_batch_size", "8", "--samples_per_label", "3"],
      "--per_device_train_batch_size (8) must be a multiple of --samples_per_label (3)"),
@@ -62,6 +65,16 @@ BAD_FLAGS = [
     (["--score_range", "1", "1"], "--score_range must be two finite numbers low < high, got [1.0, 1.0]"),
     (["--loss_kwargs", "{margin: 1}"], "--loss_kwargs must be a JSON object"),
     (["--loss_kwargs", '{"margin": NaN}'], "--loss_kwargs: 'margin' must be a finite number, got nan"),
+    (["--matryoshka_dims", "32", "0"], "--matryoshka_dims must be distinct positive integers, got [32, 0]"),
+    (["--matryoshka_dims", "32", "-8"], "--matryoshka_dims must be distinct positive integers, got [32, -8]"),
+    (["--matryoshka_dims", "32", "16", "32"], "--matryoshka_dims must be distinct positive integers"),
+    (["--matryoshka_weights", "1", "1"], "--matryoshka_weights needs --matryoshka_dims"),
+    (["--matryoshka_dims", "32", "16", "--matryoshka_weights", "1"],
+     "--matryoshka_weights must be 2 finite numbers > 0 (one per --matryoshka_dims), got [1.0]"),
+    (["--matryoshka_dims", "32", "16", "--matryoshka_weights", "1", "-1"],
+     "--matryoshka_weights must be 2 finite numbers > 0"),
+    (["--matryoshka_dims", "32", "16", "--matryoshka_weights", "1", "inf"],
+     "--matryoshka_weights must be 2 finite numbers > 0"),
 ]
 
 
@@ -80,6 +93,40 @@ def test_good_settings_pass(tmp_path) -> None:
         "--warmup_steps", "0.1", "--logging_steps", "0.25", "--momentum", "0", "--score_range", "0", "5",
         "--batch_sampler", "group_by_label", "--per_device_train_batch_size", "6", "--samples_per_label", "3"])
     assert args.temperature == 0.05 and args.max_steps == -1
+
+
+def test_matryoshka_flags_wrap_the_loss(tiny_bert_dir, tmp_path, caplog) -> None:
+    encoder = SentenceEncoder.from_pretrained(tiny_bert_dir)  # 32-dimensional embeddings
+    data = datasets.Dataset.from_dict({"text": ["one sentence", "another one"]})
+    parser = HfArgumentParser(ContrastiveTrainingArguments)
+    (args,) = parser.parse_args_into_dataclasses(args=[
+        "--output_dir", str(tmp_path), "--report_to", "none", "--per_device_train_batch_size", "2",
+        "--temperature", "0.1", "--matryoshka_dims", "8", "32", "16", "--matryoshka_weights", "0.5", "1", "2"])
+    with caplog.at_level(logging.WARNING):
+        trainer = ContrastiveTrainer(model=encoder, args=args, train_dataset=data)
+    assert isinstance(trainer.loss, Matryoshka) and trainer.loss.loss.temperature == 0.1
+    assert trainer.loss.dims == (32, 16, 8) and trainer.loss.weights == (1.0, 2.0, 0.5)
+    assert "matryoshka" not in caplog.text
+    describe_training(encoder, trainer.loss, trainer.layout, args, global_step=0)
+    hyper = encoder.card_data.hyperparameters  # the card names the loss summed and its dimensions
+    assert hyper["loss"] == "InfoNCE" and hyper["temperature"] == 0.1
+    assert hyper["matryoshka_dims"] == [8, 32, 16] and hyper["matryoshka_weights"] == [0.5, 1.0, 2.0]
+
+
+def test_matryoshka_dims_must_fit_the_model(tiny_bert_dir, tmp_path, caplog) -> None:
+    encoder = SentenceEncoder.from_pretrained(tiny_bert_dir)
+    data = datasets.Dataset.from_dict({"text": ["one sentence", "another one"]})
+
+    def build(dims: list[int]) -> ContrastiveTrainer:
+        args = ContrastiveTrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=2,
+                                            report_to="none", matryoshka_dims=dims)
+        return ContrastiveTrainer(model=encoder, args=args, train_dataset=data)
+
+    with pytest.raises(ValueError, match=r"--matryoshka_dims \[64\] is more than the model's 32-dimensional"):
+        build([64, 16])
+    with caplog.at_level(logging.WARNING):
+        build([16, 8])
+    assert "--matryoshka_dims [16, 8] leaves out the model's full 32 dimensions" in caplog.text
 
 
 def test_a_training_length_beyond_the_models_positions_is_capped_with_a_warning(tiny_bert_dir, tmp_path,

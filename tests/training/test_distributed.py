@@ -1,5 +1,5 @@
 """Cross-device gathering: 2 gloo processes (float64) give the loss and gradients of 1 process on the
-concatenated batch, for InfoNCE with hard negatives and SupCon; `gather_step` gathers a training batch's
+concatenated batch, for InfoNCE with hard negatives (plain, GTE's directions, Matryoshka) and SupCon; `gather_step` gathers a training batch's
 views (gradients summed back to their owner) and its text ids, labels and scores in rank order."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from contrasent.data.batch import Batch
-from contrasent.losses import InfoNCE, SupCon
+from contrasent.losses import InfoNCE, Matryoshka, SupCon
 from contrasent.training.distributed import (
     all_gather_no_grad,
     all_gather_with_grad,
@@ -28,6 +28,13 @@ from contrasent.training.distributed import (
 SRC = Path(__file__).resolve().parents[2] / "src"
 SIZES = [3, 2]  # unequal local batches: rank 0 holds rows 0-2, rank 1 rows 3-4
 K, D_IN, D_OUT, TAU = 2, 5, 4, 0.1
+GTE = ("query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc")
+# the anchor_positive losses compared; every one sees the gathered (global) batch
+ANCHOR_POSITIVE = {
+    "infonce": lambda: InfoNCE(temperature=TAU),
+    "gte": lambda: InfoNCE(temperature=TAU, directions=GTE),
+    "matryoshka": lambda: Matryoshka(InfoNCE(temperature=TAU, directions=GTE), [D_OUT, 2], [1.0, 0.5]),
+}
 
 
 def make_inputs() -> dict[str, torch.Tensor]:
@@ -61,12 +68,12 @@ def encode(model: nn.Module, a: torch.Tensor, p: torch.Tensor, n: torch.Tensor):
 def losses_and_grads(model: nn.Module, inputs, rows: slice) -> dict[str, object]:
     """Each scenario's loss over the (gathered) batch, unscaled, and the parameter gradients."""
     results: dict[str, object] = {}
-    for scenario in ("infonce", "supcon"):
+    for scenario in (*ANCHOR_POSITIVE, "supcon"):
         model.zero_grad()
         a, p, n = encode(model, inputs["anchors"][rows], inputs["positives"][rows], inputs["negatives"][rows])
         batch = gather_batch({"anchors": a, "positives": p, "negatives": n}, {"labels": inputs["labels"][rows]})
-        if scenario == "infonce":
-            loss = InfoNCE(temperature=TAU)(batch["anchors"], batch["positives"], batch["negatives"])
+        if scenario in ANCHOR_POSITIVE:
+            loss = ANCHOR_POSITIVE[scenario]()(batch["anchors"], batch["positives"], batch["negatives"])
         else:
             embeddings = torch.cat([batch["anchors"], batch["positives"]])
             loss = SupCon(temperature=TAU)(embeddings, batch["labels"].repeat(2))
@@ -131,7 +138,7 @@ def two_process_results(tmp_path_factory) -> list[dict[str, object]]:
     return [torch.load(tmp / f"rank{r}.pt") for r in range(len(SIZES))]
 
 
-@pytest.mark.parametrize("scenario", ["infonce", "supcon"])
+@pytest.mark.parametrize("scenario", [*ANCHOR_POSITIVE, "supcon"])
 def test_two_processes_match_one_process_on_the_concatenated_batch(two_process_results, scenario):
     inputs = make_inputs()
     reference = losses_and_grads(make_model(inputs), inputs, slice(None))

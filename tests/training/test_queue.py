@@ -96,3 +96,13 @@ def test_queue_and_momentum_need_a_loss_that_can_use_them(tiny_bert_dir, tmp_pat
     with pytest.raises(ValueError, match="momentum needs an 'anchor_positive' loss"):
         trainer(tiny_bert_dir, tmp_path, momentum=0.9, loss="supcon")
     assert trainer(tiny_bert_dir, tmp_path, momentum=0.9, loss="npair").contrastive_step.momentum_encoder is not None
+
+
+def test_the_queue_keeps_full_embeddings_under_matryoshka_and_gte(tiny_bert_dir, tmp_path):
+    """The queue holds the full embeddings; each Matryoshka term cuts them like the batch's own."""
+    trainer_ = trainer(tiny_bert_dir, tmp_path, queue_size=10, momentum=0.9, matryoshka_dims=[32, 8],
+                       loss_kwargs='{"directions": ["query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc"]}')
+    trainer_.train()
+    losses = [entry["loss"] for entry in trainer_.state.log_history if "loss" in entry]
+    assert len(losses) == 3 and all(math.isfinite(loss) for loss in losses)
+    assert trainer_.contrastive_step.queue.embeddings.shape == (10, 32)

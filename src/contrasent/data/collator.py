@@ -2,12 +2,12 @@
 
 A batch of B rows with V views (text columns; 2 dropout views of one text in unsupervised mode) holds
 N = V·B texts. They go through the encoder's tokenise-and-pad path (:mod:`contrasent.models.tokenization`):
-tokenized together, sorted by token count and cut into chunks of ``chunk_size`` texts, each padded only
-to its own longest member (or packed padding-free). Running the encoder on each chunk and indexing the
-concatenated outputs with ``restore`` gives the (N, d) embeddings in view-major order (view 0 rows
-0..B-1, view 1 rows 0..B-1, ...). Padding per length-sorted chunk wastes far less compute than padding
-every column to the batch's longest text, and transformer encoders embed each sequence independently of
-its neighbours, so the embeddings are the same.
+tokenized together, sorted by token count and cut into chunks of ``chunk_size`` texts (or of at most
+``chunk_tokens`` padded tokens), each padded only to its own longest member (or packed padding-free).
+Running the encoder on each chunk and indexing the concatenated outputs with ``restore`` gives the (N, d)
+embeddings in view-major order (view 0 rows 0..B-1, view 1 rows 0..B-1, ...). Padding per length-sorted
+chunk wastes far less compute than padding every column to the batch's longest text, and transformer
+encoders embed each sequence independently of its neighbours, so the embeddings are the same.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from typing import Any
 import torch
 
 from contrasent.data.batch import Batch
+from contrasent.data.chunking import token_budget_chunks
 from contrasent.data.columns import ColumnLayout
 from contrasent.data.text_ids import text_ids
 from contrasent.data.truncation import truncated_token_ids
-from contrasent.models.tokenization import chunked_inputs, pad_token_id
+from contrasent.models.tokenization import chunk_inputs, chunked_inputs, pad_token_id, restore_order
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,9 @@ class ContrastiveCollator:
             padding-free, all N texts in one pass).
         padding_free: emit each chunk as one unpadded row (:mod:`contrasent.models.padding_free`) instead of a
             padded (chunk, T_chunk) tensor; only for encoders that support it (the trainer checks).
+        chunk_tokens: instead, chunks of at most this many padded tokens (longest text × texts), at most
+            ``chunk_size`` texts each when that is given too
+            (:func:`~contrasent.data.chunking.token_budget_chunks`).
 
     ``__call__`` returns a :class:`~contrasent.data.batch.Batch`: ``class_labels`` when the layout has a
     label column, ``scores`` when it has a score column, ``row_ids`` when rows carry
@@ -52,13 +56,14 @@ class ContrastiveCollator:
 
     def __init__(
         self, tokenizer: Any, layout: ColumnLayout, max_length: int, chunk_size: int | None = None,
-        padding_free: bool = False,
+        padding_free: bool = False, chunk_tokens: int | None = None,
     ) -> None:
         self.tokenizer = tokenizer
         self.layout = layout
         self.max_length = max_length
         self.chunk_size = chunk_size
         self.padding_free = padding_free
+        self.chunk_tokens = chunk_tokens
         self.pad_id = pad_token_id(tokenizer)
         self.warned_truncation = False
 
@@ -73,8 +78,13 @@ class ContrastiveCollator:
             logger.warning("texts longer than max_seq_length=%d tokens are truncated (one in this batch has %d "
                            "characters); this warning is shown once", self.max_length, longest)
             self.warned_truncation = True
-        chunk_size = self.chunk_size or (len(texts) if self.padding_free else len(rows))
-        chunks, restore = chunked_inputs(token_ids, chunk_size, self.pad_id, self.padding_free)
+        if self.chunk_tokens is not None:
+            groups = token_budget_chunks([len(ids) for ids in token_ids], self.chunk_tokens, self.chunk_size)
+            chunks = [chunk_inputs([token_ids[i] for i in group], self.pad_id, self.padding_free) for group in groups]
+            restore = restore_order(groups)
+        else:
+            chunk_size = self.chunk_size or (len(texts) if self.padding_free else len(rows))
+            chunks, restore = chunked_inputs(token_ids, chunk_size, self.pad_id, self.padding_free)
         return Batch(
             chunks=chunks, restore=restore, num_views=len(columns),
             text_ids=torch.stack([text_ids(column) for column in columns]),

@@ -19,7 +19,8 @@ which is all the trainer's step (:mod:`contrasent.training.step`) reads to call 
 - ``"extra_candidates"``: (Q, d) negatives shared by every row (a MoCo queue).
 
 A new loss needs only these two attributes to be trained. ``get_loss("supcon", temperature=0.07)``
-builds one by name.
+builds one by name. ``Matryoshka(loss, dims)`` wraps any of them: the sum of the loss on nested prefixes of
+the embeddings, with the wrapped loss's ``input_format`` and ``optional_inputs``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from torch import nn
 
 from .infonce import InfoNCE, NPair, NTXent
 from .margin import LiftedStructure, MarginContrastive, Triplet
+from .matryoshka import Matryoshka
 from .sampling import NCE, NEG
 from .scored import CoSENT
 from .supervised import SoftNearestNeighbors, SupCon
@@ -62,6 +64,7 @@ __all__ = [
     "InfoNCE",
     "LiftedStructure",
     "MarginContrastive",
+    "Matryoshka",
     "NPair",
     "NTXent",
     "SoftNearestNeighbors",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
@@ -43,6 +44,24 @@ def candidate_logits(
     return pairwise_similarity(anchors, candidates, similarity) / temperature, negatives
 
 
+# InfoNCE's score blocks, named as sentence-transformers' MultipleNegativesRankingLoss ``directions``.
+DIRECTIONS: tuple[str, ...] = ("query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc")
+
+
+def check_directions(directions: Sequence[str]) -> tuple[str, ...]:
+    """``directions`` as a tuple: distinct names of :data:`DIRECTIONS`, ``"query_to_doc"`` among them."""
+    if isinstance(directions, str) or not isinstance(directions, Sequence):
+        raise TypeError(f"directions must be a sequence of names from {DIRECTIONS}, got {directions!r}")
+    unknown = [name for name in directions if name not in DIRECTIONS]
+    if unknown:
+        raise ValueError(f"directions must be names from {DIRECTIONS}, got {unknown}")
+    if "query_to_doc" not in directions:
+        raise ValueError(f"directions must include 'query_to_doc' (it holds the positive pair), got {directions}")
+    if len(set(directions)) != len(directions):
+        raise ValueError(f"directions must not repeat a name, got {directions}")
+    return tuple(directions)
+
+
 def own_negative_columns(batch: int, k: int, device: torch.device) -> Tensor:
     """(B, B·k) bool: True at row ``i``'s own hard negatives."""
     own = torch.zeros(batch, batch, k, dtype=torch.bool, device=device)
@@ -67,9 +86,38 @@ class InfoNCE(nn.Module):
     With ``symmetric=True`` the loss is the average with the positive→anchor direction: each
     :math:`p_j` picks :math:`a_j` among all anchors (negatives do not take part in that direction).
 
+    **GTE's improved contrastive loss** (Li et al. 2023): ``directions`` adds same-type and reversed scores
+    to the one denominator of row i (a joint softmax, sentence-transformers' ``partition_mode="joint"``).
+    With queries :math:`q = a`, documents :math:`d = p`, all B rows of the (gathered) batch,
+
+    .. math::
+        Z_i = \underbrace{\sum_{c} e^{s(q_i, c)/\tau + \alpha[c \in N_i]}}_{\texttt{query\_to\_doc}}
+            + \underbrace{\sum_{j \ne i} e^{s(q_i, q_j)/\tau}}_{\texttt{query\_to\_query}}
+            + \underbrace{\sum_{j} e^{s(d_i, q_j)/\tau}}_{\texttt{doc\_to\_query}}
+            + \underbrace{\sum_{c' \notin D_i} e^{s(d_i, c')/\tau}}_{\texttt{doc\_to\_doc}},
+        \qquad \ell_i = \log Z_i - s(q_i, d_i)/\tau
+
+    where :math:`c` runs over the q→d candidates above (positives, hard negatives, extra candidates),
+    :math:`c'` over the batch's documents (the B positives and B·k hard negatives, not the extra
+    candidates: they have no query and stay plain negatives of the queries) and :math:`D_i` are row i's own
+    documents (:math:`d_i` and its hard negatives). The scores added per row: q→q (B), d→q (B, :math:`j = i`
+    included: the positive score appears twice, as in the paper's formula and sentence-transformers) and
+    d→d (B + B·k). The default ``("query_to_doc",)`` is plain InfoNCE, unchanged.
+
+    ``mask`` in the new blocks, one rule: ``mask[i, j]`` (j < B, "pair j is a false negative of row i")
+    removes *pair j* from row i's denominator in every block, i.e. :math:`d_j` (q→d and d→d), :math:`q_j`
+    (q→q and d→q); ``mask[i, c]`` on a hard-negative column removes it from both q→d and d→d; ``mask`` on
+    extra-candidate columns acts in q→d only. :math:`\alpha` weighs own hard negatives in q→d only (they
+    are excluded from d→d).
+
     Args:
         temperature: τ > 0 (default 0.05, SimCSE's).
-        symmetric: also average in the positive→anchor cross-entropy (default False).
+        symmetric: also average in the positive→anchor cross-entropy (default False). This is
+            sentence-transformers' ``directions=("query_to_doc", "doc_to_query")`` with
+            ``partition_mode="per_direction"``; it cannot be combined with ``directions``.
+        directions: the score blocks of the joint denominator, from ``("query_to_doc", "query_to_query",
+            "doc_to_query", "doc_to_doc")``, ``"query_to_doc"`` required (default: only it). All four
+            is GTE's improved contrastive loss.
         hard_negative_weight: α ≥ 0 (default 0.0; SimCSE reports α = 0 as best).
         similarity: ``"cosine"`` (default), ``"dot"`` or ``"squared_euclidean"`` (−‖x − y‖²).
 
@@ -87,6 +135,7 @@ class InfoNCE(nn.Module):
     Returns a scalar: the mean over the B rows, float32 for bf16/fp16/float32 inputs, float64 for float64.
 
     References: van den Oord et al. 2018, "Representation Learning with Contrastive Predictive Coding";
+    Li et al. 2023, "Towards General Text Embeddings with Multi-stage Contrastive Learning" (GTE);
     Gao et al. 2021, "SimCSE: Simple Contrastive Learning of Sentence Embeddings"; Henderson et al. 2017,
     "Efficient Natural Language Response Suggestion for Smart Reply".
     """
@@ -100,12 +149,17 @@ class InfoNCE(nn.Module):
         symmetric: bool = False,
         hard_negative_weight: float = 0.0,
         similarity: str = "cosine",
+        directions: Sequence[str] = ("query_to_doc",),
     ) -> None:
         super().__init__()
         self.temperature = check_positive("temperature", temperature)
         self.symmetric = symmetric
         self.hard_negative_weight = check_non_negative("hard_negative_weight", hard_negative_weight)
         self.similarity = check_choice("similarity", similarity, SIMILARITIES)
+        self.directions = check_directions(directions)
+        if symmetric and len(self.directions) > 1:
+            raise ValueError("symmetric=True averages two separate softmaxes; directions builds one joint softmax: "
+                             f"choose one (got directions={self.directions})")
 
     def forward(
         self,
@@ -128,6 +182,8 @@ class InfoNCE(nn.Module):
         targets = torch.arange(batch, device=logits.device)
         if exclude is not None:
             logits = logits.masked_fill(exclude, float("-inf"))
+        if len(self.directions) > 1:
+            logits = torch.cat([logits, *self._gte_blocks(anchors, positives, negatives, exclude, logits)], dim=1)
         loss = F.cross_entropy(logits, targets)
         if self.symmetric:
             back = pairwise_similarity(*upcast(positives, anchors), self.similarity) / self.temperature
@@ -135,6 +191,37 @@ class InfoNCE(nn.Module):
                 back = back.masked_fill(exclude[:, :batch].T, float("-inf"))
             loss = (loss + F.cross_entropy(back, targets)) / 2
         return loss
+
+    def _gte_blocks(
+        self, anchors: Tensor, positives: Tensor, negatives: Tensor | None, exclude: Tensor | None,
+        query_to_doc: Tensor,
+    ) -> list[Tensor]:
+        """The logits of the other ``directions`` (B, ·) each, in the order of :data:`DIRECTIONS`, with the
+        removed scores at −inf (see the class docstring)."""
+        batch = anchors.shape[0]
+        queries, documents = (x.to(query_to_doc.dtype) for x in (anchors, positives))
+        device = query_to_doc.device
+        removed = torch.eye(batch, dtype=torch.bool, device=device)
+        pairs = removed if exclude is None else removed | exclude[:, :batch]
+        blocks = []
+        if "query_to_query" in self.directions:
+            blocks.append(self._scores(queries, queries).masked_fill(pairs, float("-inf")))
+        if "doc_to_query" in self.directions:
+            off_diagonal = pairs & ~removed  # q_i stays: s(d_i, q_i) is the positive pair's score
+            blocks.append(self._scores(documents, queries).masked_fill(off_diagonal, float("-inf")))
+        if "doc_to_doc" in self.directions:
+            if negatives is None or negatives.shape[1] == 0:
+                all_documents, own = documents, removed
+            else:
+                all_documents = torch.cat([documents, negatives.flatten(0, 1).to(documents.dtype)])
+                own = torch.cat([removed, own_negative_columns(batch, negatives.shape[1], device)], dim=1)
+            if exclude is not None:
+                own = own | exclude[:, : all_documents.shape[0]]
+            blocks.append(self._scores(documents, all_documents).masked_fill(own, float("-inf")))
+        return blocks
+
+    def _scores(self, x: Tensor, y: Tensor) -> Tensor:
+        return pairwise_similarity(x, y, self.similarity) / self.temperature
 
     @staticmethod
     def _check_mask(

@@ -74,6 +74,7 @@ RULES: dict[str, Rule] = {
     "hard_negative_weight": FINITE,
     "max_seq_length": POSITIVE_INTEGER,
     "mini_batch_size": POSITIVE_INTEGER,
+    "mini_batch_tokens": POSITIVE_INTEGER,
     "samples_per_label": (lambda v: _integer(v) and v >= 2, "an integer >= 2"),
     "queue_size": NON_NEGATIVE_INTEGER,
     "momentum": FRACTION,
@@ -86,7 +87,8 @@ def check_training_arguments(args: Any) -> None:
     """Raise a ``ValueError`` naming the first argument of ``args`` that cannot be right.
 
     Numbers are checked against :data:`RULES`; then the arguments that only make sense together:
-    ``score_range``, ``fp16`` with ``bf16``, and ``group_by_label`` batches of whole label groups.
+    ``score_range``, ``fp16`` with ``bf16``, ``group_by_label`` batches of whole label groups, and the
+    Matryoshka dimensions with their weights.
     """
     for name, (accepts, expected) in RULES.items():
         value = getattr(args, name, None)
@@ -105,6 +107,22 @@ def check_training_arguments(args: Any) -> None:
     if args.batch_sampler == "group_by_label" and args.per_device_train_batch_size % args.samples_per_label:
         raise ValueError(f"--per_device_train_batch_size ({args.per_device_train_batch_size}) must be a multiple of "
                          f"--samples_per_label ({args.samples_per_label}) with --batch_sampler group_by_label")
+    check_matryoshka_arguments(args.matryoshka_dims, args.matryoshka_weights)
+
+
+def check_matryoshka_arguments(dims: list[int] | None, weights: list[float] | None) -> None:
+    """``--matryoshka_dims``: distinct positive integers (any order); ``--matryoshka_weights``: with them, one
+    finite weight > 0 each. (That each dimension fits the model's embeddings is checked with the model.)"""
+    if dims is not None and (not dims or not all(_integer(dim) and dim > 0 for dim in dims)
+                             or len(set(dims)) != len(dims)):
+        raise ValueError(f"--matryoshka_dims must be distinct positive integers, got {dims}")
+    if weights is None:
+        return
+    if dims is None:
+        raise ValueError("--matryoshka_weights needs --matryoshka_dims (one weight per dimension)")
+    if len(weights) != len(dims) or not all(_finite(weight) and weight > 0 for weight in weights):
+        raise ValueError(f"--matryoshka_weights must be {len(dims)} finite numbers > 0 (one per --matryoshka_dims), "
+                         f"got {weights}")
 
 
 def _optional(args: Any, name: str) -> bool:

@@ -38,6 +38,10 @@ class ContrastiveTrainingArguments(TrainingArguments):
     * ``mini_batch_size``: gradient caching (GradCache): encode this many texts per forward pass and
       backpropagate through the loss of the whole batch in two passes; memory then grows with
       ``mini_batch_size``, not with the batch. ``None`` (default) = off.
+    * ``mini_batch_tokens``: gradient caching with chunks of at most this many padded tokens (a chunk's
+      longest text × its texts; a text longer than the budget is a chunk of its own), so that a chunk of
+      short texts holds many and one of long texts few (:mod:`contrasent.data.chunking`). With
+      ``mini_batch_size`` too, both limits apply. ``None`` (default) = chunks by ``mini_batch_size`` only.
     * ``padding_free``: encode the texts of a step back to back in one unpadded row, attention per text
       (:mod:`contrasent.models.padding_free`; TRL's name for the same idea): linear layers then process no
       padding. On (default) for encoders that give the same embeddings this way (checked when training
@@ -49,6 +53,10 @@ class ContrastiveTrainingArguments(TrainingArguments):
       ``momentum``: encode positives, hard negatives and queue entries of an ``anchor_positive`` loss with
       an exponential moving average of the encoder (MoCo), updated as ``θ_m ← m·θ_m + (1 − m)·θ`` after
       every optimizer step; ``None`` (default) = no momentum encoder.
+    * ``matryoshka_dims``: train nested embeddings (Matryoshka, :class:`~contrasent.losses.matryoshka.Matryoshka`):
+      the loss becomes the sum over these dimensions of the loss on the first ``m`` components of every
+      embedding, re-normalised, e.g. ``768 512 256 128 64``; ``matryoshka_weights`` weighs each term, in
+      the same order (default all 1). ``None`` (default) = off.
     * ``dropout``: hidden and attention dropout of the backbone during training, SimCSE's augmentation
       (its paper's Table 1 varies it: 0.1 is best for BERT, 0 collapses the two views into one); set on
       every dropout of the model and in its saved configuration (:mod:`contrasent.models.dropout`).
@@ -82,6 +90,8 @@ class ContrastiveTrainingArguments(TrainingArguments):
         "help": "Use every process's batch as negatives (default: on when several processes run)."})
     mini_batch_size: int | None = field(default=None, metadata={
         "help": "Gradient caching: texts per forward pass (default: off, the whole batch at once)."})
+    mini_batch_tokens: int | None = field(default=None, metadata={
+        "help": "Gradient caching: at most this many padded tokens per forward pass, e.g. 8192 (default: off)."})
     padding_free: bool = field(default=True, metadata={
         "help": "Encode the texts of a step without padding, when the encoder supports it (default: on)."})
     batch_sampler: str = field(default="random", metadata={
@@ -91,6 +101,11 @@ class ContrastiveTrainingArguments(TrainingArguments):
     queue_size: int = field(default=0, metadata={"help": "Past embeddings kept as extra InfoNCE negatives."})
     momentum: float | None = field(default=None, metadata={
         "help": "MoCo momentum encoder for positives/negatives/queue, e.g. 0.999 (default: none)."})
+    matryoshka_dims: list[int] | None = field(default=None, metadata={
+        "help": "Matryoshka: also train the first m dimensions of the embeddings for each m, e.g. 384 256 128 64 "
+                "(default: off)."})
+    matryoshka_weights: list[float] | None = field(default=None, metadata={
+        "help": "Matryoshka: the weight of each --matryoshka_dims term, in the same order (default: all 1)."})
     dropout: float | None = field(default=None, metadata={
         "help": "Hidden and attention dropout of the backbone while training, in [0, 1) (default: the model's own)."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Kept False: the collator reads raw text."})

@@ -8,6 +8,7 @@ from typing import Any
 from torch import nn
 
 from contrasent.data.columns import ColumnLayout
+from contrasent.losses.matryoshka import Matryoshka
 from contrasent.models.encoder import SentenceEncoder
 from contrasent.training.arguments import ContrastiveTrainingArguments
 
@@ -28,6 +29,8 @@ def describe_training(
     seed, and the large-batch options that were on.
     """
     card = encoder.card_data
+    if isinstance(loss, Matryoshka):  # named by the loss it sums; its dimensions are hyperparameters below
+        loss = loss.loss
     if layout is not None:
         columns = ", ".join(layout.text_columns)
         card.objective = f"{type(loss).__name__} on {layout.mode} data (columns: {columns})"
@@ -48,9 +51,12 @@ def describe_training(
         "optimizer": str(getattr(args.optim, "value", args.optim)),
         "seed": args.seed,
         "mini_batch_size": args.mini_batch_size,
+        "mini_batch_tokens": args.mini_batch_tokens,
         "queue_size": args.queue_size or None,
         "momentum": args.momentum,
         "batch_sampler": args.batch_sampler if args.batch_sampler != "random" else None,
+        "matryoshka_dims": args.matryoshka_dims,
+        "matryoshka_weights": args.matryoshka_weights,
     }
     card.hyperparameters.update({name: value for name, value in values.items() if value is not None})
 

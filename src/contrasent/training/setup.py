@@ -12,6 +12,7 @@ from torch import nn
 
 from contrasent.data.columns import DEFAULT_LOSS, SUPPORTED_FORMATS, ColumnLayout
 from contrasent.losses import LOSSES, get_loss
+from contrasent.losses.matryoshka import Matryoshka
 from contrasent.models.backbone_limits import position_limit
 from contrasent.models.dropout import set_dropout
 from contrasent.models.encoder import SentenceEncoder
@@ -30,7 +31,8 @@ logger = logging.getLogger(__name__)
 
 
 def build_loss(args: ContrastiveTrainingArguments, layout: ColumnLayout) -> nn.Module:
-    """The loss named by ``args.loss`` (default: the layout's), with the arguments it accepts."""
+    """The loss named by ``args.loss`` (default: the layout's), with the arguments it accepts, summed over
+    ``args.matryoshka_dims`` (:class:`~contrasent.losses.matryoshka.Matryoshka`) when given."""
     name = args.loss or DEFAULT_LOSS[layout.mode]
     loss_class_kwargs = args.parsed_loss_kwargs()
     if name not in LOSSES:
@@ -40,7 +42,25 @@ def build_loss(args: ContrastiveTrainingArguments, layout: ColumnLayout) -> nn.M
         loss_class_kwargs.setdefault("temperature", args.temperature)
     if args.hard_negative_weight and "hard_negative_weight" in accepted:
         loss_class_kwargs.setdefault("hard_negative_weight", args.hard_negative_weight)
-    return get_loss(name, **loss_class_kwargs)
+    loss = get_loss(name, **loss_class_kwargs)
+    if args.matryoshka_dims is not None:
+        loss = Matryoshka(loss, args.matryoshka_dims, args.matryoshka_weights)
+    return loss
+
+
+def check_matryoshka_dims(model: nn.Module, args: ContrastiveTrainingArguments) -> None:
+    """Refuse a ``--matryoshka_dims`` beyond the model's embedding size; warn when the full size is not
+    among them (the full embeddings, which ``encode`` returns by default, would then not be trained as
+    such; sentence-transformers warns alike)."""
+    size = getattr(model, "embedding_dim", None)
+    if args.matryoshka_dims is None or size is None:
+        return
+    too_large = [dim for dim in args.matryoshka_dims if dim > size]
+    if too_large:
+        raise ValueError(f"--matryoshka_dims {too_large} is more than the model's {size}-dimensional embeddings")
+    if size not in args.matryoshka_dims:
+        logger.warning("--matryoshka_dims %s leaves out the model's full %d dimensions: the full embeddings are "
+                       "not trained as such; add %d to train them", args.matryoshka_dims, size, size)
 
 
 def check_loss_fits_layout(loss: nn.Module, layout: ColumnLayout) -> None:
@@ -72,6 +92,11 @@ def check_optional_inputs(loss: nn.Module) -> None:
                          f"{CANDIDATE_FORMAT!r} losses only; it takes {loss.input_format!r} inputs")
 
 
+def caches_gradients(args: ContrastiveTrainingArguments) -> bool:
+    """Whether training runs GradCache: ``mini_batch_size`` or ``mini_batch_tokens`` is set."""
+    return args.mini_batch_size is not None or args.mini_batch_tokens is not None
+
+
 def gathers(args: ContrastiveTrainingArguments) -> bool:
     """Whether embeddings are gathered across processes: ``gather_across_devices``, by default on when more
     than one process runs."""
@@ -100,7 +125,7 @@ def build_step(
     masking = FalseNegativeMasking(duplicates=args.mask_duplicates, margin=args.false_negative_margin,
                                    relative_margin=args.false_negative_relative_margin)
     return ContrastiveStep(loss, gather=gathers(args), masking=masking, queue=queue,
-                           momentum_encoder=momentum_encoder, cache_gradients=args.mini_batch_size is not None,
+                           momentum_encoder=momentum_encoder, cache_gradients=caches_gradients(args),
                            row_names=row_names)
 
 

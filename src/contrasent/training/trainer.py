@@ -48,9 +48,11 @@ from contrasent.training.setup import (
     build_batch_sampler,
     build_loss,
     build_step,
+    caches_gradients,
     check_batch_fits,
     check_batch_has_negatives,
     check_loss_fits_layout,
+    check_matryoshka_dims,
     freeze_unused_backbone_pooler,
     training_length,
 )
@@ -102,6 +104,7 @@ class ContrastiveTrainer(Trainer):
             # Row numbers travel with each batch so that an error can name the rows it came from.
             train_dataset = train_dataset.add_column(ROW_ID_COLUMN, list(range(len(train_dataset))))
             loss = loss if loss is not None else build_loss(args, self.layout)
+            check_matryoshka_dims(model, args)
             check_loss_fits_layout(loss, self.layout)
             check_batch_has_negatives(loss, self.layout, args)
             data_collator = data_collator or ContrastiveCollator(model.tokenizer, self.layout,
@@ -110,6 +113,8 @@ class ContrastiveTrainer(Trainer):
             if args.mini_batch_size is not None:
                 # GradCache's chunks are the collator's length-sorted chunks: one forward pass each.
                 data_collator.chunk_size = args.mini_batch_size
+            if args.mini_batch_tokens is not None:
+                data_collator.chunk_tokens = args.mini_batch_tokens
             data_collator.padding_free = args.padding_free and supports_padding_free(model)
         freeze_unused_backbone_pooler(model)
         if args.dropout is not None:
@@ -122,8 +127,8 @@ class ContrastiveTrainer(Trainer):
         super().__init__(model=model, args=args, train_dataset=train_dataset, data_collator=data_collator, **kwargs)
         args.eval_strategy = eval_strategy
         deepspeed = self.accelerator.distributed_type == DistributedType.DEEPSPEED
-        if args.mini_batch_size is not None and deepspeed:
-            raise ValueError("mini_batch_size (gradient caching) does not support DeepSpeed")
+        if caches_gradients(args) and deepspeed:
+            raise ValueError("mini_batch_size / mini_batch_tokens (gradient caching) does not support DeepSpeed")
         if args.bf16 and self.args.device.type == "cpu":
             warn_if_bfloat16_is_emulated("training with bf16=True")
         if self.args.device.type == "cpu":  # pinned memory speeds copies to an accelerator; on a CPU torch warns
@@ -157,8 +162,9 @@ class ContrastiveTrainer(Trainer):
     ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The loss of the batch (a per-batch mean), from :attr:`contrastive_step`.
 
-        With ``mini_batch_size`` (and gradients on) the step caches gradients: its loss's backward
-        re-embeds each chunk, with DDP's gradient all-reduce suspended for all chunks but the last.
+        With ``mini_batch_size`` or ``mini_batch_tokens`` (and gradients on) the step caches gradients: its
+        loss's backward re-embeds each chunk, with DDP's gradient all-reduce suspended for all chunks but
+        the last.
         """
         batch = inputs.to(self.args.device)  # a no-op when the data loader has moved it already
         step = self.contrastive_step
