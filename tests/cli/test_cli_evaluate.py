@@ -181,3 +181,25 @@ def test_encoding_shows_a_progress_bar_counting_texts(tmp_path, monkeypatch, cap
     assert main(["evaluate", "some/model", "--sts", str(data), "--tasks", "STS-B"]) == 0
     bar = capsys.readouterr().err
     assert "Encoding STS-B" in bar and "text/s" in bar and "5/5" in bar  # 5 distinct sentences of 4 pairs
+
+
+def test_evaluate_prompt_and_truncate_dim_flags(tmp_path, tiny_bert_dir, monkeypatch, capsys):
+    from contrasent.evaluation import RetrievalEvaluator
+
+    seen = {}
+    original = RetrievalEvaluator.__init__
+
+    def record(self, data, **options):
+        seen.update(options)
+        original(self, data, **options)
+
+    monkeypatch.setattr(RetrievalEvaluator, "__init__", record)
+    beir = write_beir(tmp_path / "toy")
+    args = ["evaluate", str(tiny_bert_dir), "--retrieval", str(beir), "--no-progress",
+            "--query-prompt", "query: ", "--document-prompt-name", "document"]
+    assert main(args) == 1  # the tiny model has no prompt named "document"
+    assert "prompt_name 'document' is not one of this model's prompts" in capsys.readouterr().err
+    assert seen["query_prompt"] == "query: " and seen["document_prompt_name"] == "document"
+    assert main([*args[:5], "--truncate-dim", "8"]) == 0
+    assert main([*args[:5], "--truncate-dim", "64"]) == 1
+    assert "truncate_dim must be in 1..32 (the model's embedding dimension), got 64" in capsys.readouterr().err

@@ -153,3 +153,15 @@ def test_page_in_a_browser_shows_results(tiny_bert_dir, corpus, tmp_path) -> Non
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_search_prompt_flags_reach_the_index(tiny_bert_dir, corpus, tmp_path, capsys) -> None:
+    argv = ["search", str(tiny_bert_dir), "--corpus", str(corpus), "--index", str(tmp_path / "idx"),
+            "--document-prompt", "passage: ", "--query-prompt", "query: ", "--no-progress", "cell biology"]
+    assert main(argv) == 0
+    assert json.loads((tmp_path / "idx" / "index.json").read_text())["document_prompt"] == "passage: "
+    capsys.readouterr()
+    assert main([*argv[:6], "--no-progress", "cell biology"]) == 1  # the cached index: another document prompt
+    assert "built with the document prompt 'passage: '" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*argv[:4], "--query-prompt", "q: ", "--query-prompt-name", "query", "x"])

@@ -211,3 +211,41 @@ def test_scifact_minilm_equals_pytrec_eval(scifact, scifact_run):
     assert ours["mrr@10"] == pytest.approx(np.mean([s["recip_rank"] for s in rr.values()]), abs=1e-6)
     # the published figure (MTEB / BEIR, max_seq_length 256) is 64.5
     assert ours["ndcg@10"] == pytest.approx(0.645, abs=0.005)
+
+
+def test_the_models_query_and_document_prompts_are_used(tiny_bert_dir):
+    from contrasent import SentenceEncoder
+
+    data = _toy_data()
+    model = SentenceEncoder.from_pretrained(tiny_bert_dir, prompts={"query": "query: ", "passage": "passage: "},
+                                            include_prompt=False)
+    recording = []
+    encode = model.encode
+    model.encode = lambda texts, **options: recording.append(options.get("prompt")) or encode(texts, **options)
+    run = RetrievalEvaluator(data, k_values=[1, 3], show_progress_bar=False).search(model)
+    assert recording[0] == "query: " and set(recording[1:]) == {"passage: "}  # "passage" as encode_document's
+    by_hand = RetrievalEvaluator(data, k_values=[1, 3], show_progress_bar=False, query_prompt="query: ",
+                                 document_prompt="passage: ").search(SentenceEncoder.from_pretrained(
+                                     tiny_bert_dir, prompts={}, include_prompt=False))
+    assert run == by_hand
+    with pytest.raises(ValueError, match=r"prompt_name 'title' is not one of this model's prompts"):
+        RetrievalEvaluator(data, query_prompt_name="title", show_progress_bar=False).search(model)
+
+
+def test_a_prompt_is_put_before_the_texts_of_a_model_without_prompts():
+    table = {f"{prefix}{text}": vector for text, vector in TOY_TABLE.items() for prefix in ("q: ", "d: ")}
+    model = TableEncoder(table)
+    RetrievalEvaluator(_toy_data(), k_values=[1], show_progress_bar=False, query_prompt="q: ",
+                       document_prompt="d: ").search(model)
+    assert "q: tart" in model.calls[0] and "d: Apple pie recipe" in model.calls[1]
+
+
+def test_truncate_dim_scores_the_first_dimensions():
+    data = _toy_data()
+    full = RetrievalEvaluator(data, k_values=[1, 3], show_progress_bar=False).search(TableEncoder(TOY_TABLE))
+    two = {text: vector[:2] for text, vector in TOY_TABLE.items()}
+    expected = RetrievalEvaluator(data, k_values=[1, 3], show_progress_bar=False).search(TableEncoder(two))
+    truncated = RetrievalEvaluator(data, k_values=[1, 3], show_progress_bar=False, truncate_dim=2)
+    assert truncated.search(TableEncoder(TOY_TABLE)) == expected != full
+    with pytest.raises(ValueError, match=r"truncate_dim must be in 1\.\.3 \(the model's embedding dimension\), got 4"):
+        RetrievalEvaluator(data, truncate_dim=4, show_progress_bar=False).search(TableEncoder(TOY_TABLE))

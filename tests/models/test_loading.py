@@ -139,12 +139,25 @@ UNHONOURABLE = {
     "sentence-transformers Dense without out_features": (
         lambda f: (as_sentence_transformers_folder(f), drop_key(f / "2_Dense" / "config.json", "out_features")),
         r"2_Dense/config.json: the setting 'out_features' is missing"),
-    "sentence-transformers default prompt": (
+    "sentence-transformers default prompt naming no prompt": (
         lambda f: (as_sentence_transformers_folder(f),
                    edit_json(f / "config_sentence_transformers.json", prompts={"query": "query: "},
-                             default_prompt_name="query")),
-        (r"config_sentence_transformers.json: default_prompt_name 'query' makes sentence-transformers prepend "
-        r"'query: ' to every text")),
+                             default_prompt_name="passage")),
+        r"config_sentence_transformers.json: default_prompt_name 'passage' is not one of the prompts' names"),
+    "sentence-transformers prompt that is not a string": (
+        lambda f: (as_sentence_transformers_folder(f),
+                   edit_json(f / "config_sentence_transformers.json", prompts={"query": ["query: "]})),
+        r"config_sentence_transformers.json: prompts must map prompt names to prompt strings"),
+    "sentence-transformers include_prompt written as a string": (
+        lambda f: (as_sentence_transformers_folder(f), edit_json(f / "1_Pooling" / "config.json", include_prompt="no")),
+        r"1_Pooling/config.json: include_prompt must be true or false, got 'no'"),
+    "sentence-transformers truncate_dim beyond the dimension": (
+        lambda f: (as_sentence_transformers_folder(f),
+                   edit_json(f / "config_sentence_transformers.json", truncate_dim=4096)),
+        r"truncate_dim must be in 1\.\.\d+ \(the model's embedding dimension\), got 4096"),
+    "contrasent truncate_dim zero": (
+        lambda f: edit_json(f / "contrasent_config.json", truncate_dim=0),
+        r"contrasent_config.json: truncate_dim must be a positive integer, got 0"),
     "sentence-transformers length beyond the position embeddings": (
         lambda f: (as_sentence_transformers_folder(f), edit_json(f / "sentence_bert_config.json", max_seq_length=4096)),
         r"max_seq_length=4096 is more than BertModel can take"),
@@ -246,7 +259,7 @@ def test_a_file_is_not_a_model_folder(model) -> None:
 @pytest.mark.parametrize(("settings", "pattern"), [
     ({"normalise": True}, r"unexpected argument 'normalise': neither an encoder setting .*; did you mean 'normalize'\?"),
     ({"poolng": "cls"}, r"unexpected argument 'poolng'.*did you mean 'pooling'\?"),
-    ({"device": "cpu"}, r"unexpected argument 'device': neither an encoder setting \(cache_dir, head, "),
+    ({"device": "cpu"}, r"unexpected argument 'device': neither an encoder setting \(cache_dir, default_prompt_name, head, "),
 ])
 def test_a_misspelled_setting_is_named_with_the_closest(tiny_bert_dir, settings, pattern) -> None:
     with pytest.raises(TypeError, match=pattern):

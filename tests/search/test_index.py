@@ -176,3 +176,45 @@ def test_building_shows_a_progress_bar_counting_texts(tiny, capsys) -> None:
     assert "Encoding" in bar and "5/5" in bar and "text/s" in bar
     SemanticIndex.build(DOCS, tiny, show_progress_bar=False)
     assert capsys.readouterr().err == ""
+
+
+PROMPTS = {"query": "query: ", "document": "passage: "}
+
+
+def test_queries_and_documents_get_the_models_prompts(tiny_bert_dir) -> None:
+    model = SentenceEncoder.from_pretrained(tiny_bert_dir, prompts=PROMPTS)
+    index = SemanticIndex.build(DOCS, model)
+    assert (index.query_prompt, index.document_prompt) == ("query: ", "passage: ")
+    np.testing.assert_allclose(index.embeddings, model.encode(DOCS, prompt_name="document", normalize=True),
+                               atol=1e-6)
+    expected = model.encode(["cats"], prompt_name="query", normalize=True) @ index.embeddings.T
+    assert index.search("cats", top_k=1)[0].score == pytest.approx(float(expected.max()), abs=1e-5)
+    named = SemanticIndex.build(DOCS, model, document_prompt_name="query", query_prompt="")
+    assert (named.query_prompt, named.document_prompt) == ("", "query: ")
+    with pytest.raises(ValueError, match=r"prompt_name 'title' is not one of this model's prompts"):
+        SemanticIndex(model, query_prompt_name="title")
+
+
+def test_load_refuses_another_document_prompt(tiny_bert_dir, tmp_path) -> None:
+    model = SentenceEncoder.from_pretrained(tiny_bert_dir, prompts=PROMPTS)
+    SemanticIndex.build(DOCS, model).save(tmp_path / "index")
+    assert json.loads((tmp_path / "index" / "index.json").read_text())["document_prompt"] == "passage: "
+    assert SemanticIndex.load(tmp_path / "index", model).document_prompt == "passage: "
+    with pytest.raises(ValueError, match=r"built with the document prompt 'passage: ', but this load would embed "
+                                         r"documents with ''"):
+        SemanticIndex.load(tmp_path / "index", SentenceEncoder.from_pretrained(tiny_bert_dir))
+    with pytest.raises(ValueError, match=r"document prompt 'passage: '.*with 'doc: '"):
+        SemanticIndex.load(tmp_path / "index", model, document_prompt="doc: ")
+
+
+def test_truncate_dim_keeps_the_first_dimensions_and_is_saved(tiny, tmp_path) -> None:
+    index = SemanticIndex.build(DOCS, tiny, truncate_dim=8)
+    assert index.dim == 8 and index.embeddings.shape == (5, 8)
+    np.testing.assert_allclose(index.embeddings, tiny.encode(DOCS, truncate_dim=8, normalize=True), atol=1e-6)
+    index.save(tmp_path / "index")
+    loaded = SemanticIndex.load(tmp_path / "index", tiny)
+    assert loaded.truncate_dim == 8 and loaded.search("cats", top_k=2) == index.search("cats", top_k=2)
+    with pytest.raises(ValueError, match=r"\(8-dimensional embeddings\), but the model given gives 16-dimensional"):
+        SemanticIndex.load(tmp_path / "index", tiny, truncate_dim=16)
+    with pytest.raises(ValueError, match=r"truncate_dim must be in 1\.\.32 \(the model's embedding dimension\), got 33"):
+        SemanticIndex(tiny, truncate_dim=33)

@@ -249,14 +249,15 @@ def test_numpy_integer_ids_are_kept_as_json_integers(tiny, tmp_path) -> None:
 
 
 def test_load_names_an_option_it_does_not_take(saved, tiny) -> None:
-    with pytest.raises(TypeError, match=r"load\(\) takes backend, dtype, faiss_factory and batch_size as options, "
-                                        r"not \['similarity'\]"):
+    with pytest.raises(TypeError, match=r"load\(\) takes backend, dtype, faiss_factory, batch_size, query_prompt_name, "
+                                        r"query_prompt, document_prompt_name, document_prompt, truncate_dim as "
+                                        r"options, not \['similarity'\]"):
         SemanticIndex.load(saved["cosine"], tiny, similarity="dot")
 
 
 def test_a_model_that_embeds_nan_is_refused_at_add(tiny, monkeypatch) -> None:
     index = SemanticIndex(tiny)
-    monkeypatch.setattr(index, "_encode", lambda texts, show=None: np.full((len(texts), 32), np.nan, np.float32))
+    monkeypatch.setattr(index, "_encode", lambda texts, show=None, **_: np.full((len(texts), 32), np.nan, np.float32))
     with pytest.raises(ValueError, match=r"the model embedded texts\[0\] \('x'\) as NaN or infinite values"):
         index.add(["x"])
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from contrasent.cli.arguments import positive_int
+from contrasent.cli.prompt_arguments import add_prompt_arguments, prompt_options
 
 
 def add_index_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +36,7 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
                         help="precision of the exact search's matrix products")
     parser.add_argument("--batch-size", type=positive_int, default=64, help="texts per forward pass when encoding")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar of the encoding")
+    add_prompt_arguments(parser)
 
 
 def load_or_build_index(args: argparse.Namespace) -> Any:
@@ -63,7 +65,7 @@ def load_or_build_index(args: argparse.Namespace) -> Any:
     if args.index is not None and not cached:
         check_save_target(args.index)
     model = load_encoder(args.model)
-    options = {"backend": args.backend, "dtype": args.dtype, "batch_size": args.batch_size}
+    options = {"backend": args.backend, "dtype": args.dtype, "batch_size": args.batch_size, **prompt_options(args)}
     if cached:
         index = SemanticIndex.load(args.index, model, **options)  # refuses another model, damaged files
         index.model_name = str(args.model)

@@ -9,6 +9,7 @@ from typing import Any
 
 from contrasent.cli.arguments import positive_int
 from contrasent.cli.errors import CommandError
+from contrasent.cli.prompt_arguments import add_prompt_arguments, prompt_options
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -54,6 +55,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--document-prefix", default="", help='text put before each document, e.g. "passage: "'
     )
+    add_prompt_arguments(parser)
+    parser.add_argument("--truncate-dim", type=positive_int, metavar="K",
+                        help="keep the first K dimensions of each embedding (a Matryoshka model)")
     parser.add_argument(
         "--keep-identical-ids",
         action="store_true",
@@ -79,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from contrasent.cli.model_loading import load_encoder
     from contrasent.evaluation import format_retrieval_table, format_sts_table, save_results
 
-    model = load_encoder(args.model)
+    model = load_encoder(args.model, **({} if args.truncate_dim is None else {"truncate_dim": args.truncate_dim}))
     results: dict[str, dict[str, float]] = {}
 
     def task_done(name: str, metrics: dict[str, float]) -> None:
@@ -135,6 +139,7 @@ def _evaluators(args: argparse.Namespace) -> tuple[Any, Any]:
             query_prefix=args.query_prefix,
             document_prefix=args.document_prefix,
             batch_size=args.batch_size,
+            **prompt_options(args),
             show_progress_bar=progress,
         )
     return suite, retrieval

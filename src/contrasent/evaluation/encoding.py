@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from contrasent.models.encoding import Encoder, encode_array
+from contrasent.models.encoding import Encoder, accepted_options, encode_array
 from contrasent.search.index_checks import first_non_finite_row
 from contrasent.search.text_checks import short_repr
 
@@ -24,11 +24,14 @@ def encode_texts(
     batch_size: int = 32,
     show_progress_bar: bool = True,
     desc: str = "Encoding",
+    prompt: str | None = None,
 ) -> np.ndarray:
     """Encode ``texts`` with ``model`` and return a float32 array of shape ``(len(texts), dim)``.
 
     Each distinct text is encoded once; texts are sent longest first, ``batch_size`` at a time (little
-    padding per batch), with a progress bar counting the texts and their rate.
+    padding per batch), with a progress bar counting the texts and their rate. ``prompt``: passed as
+    ``encode(prompt=...)`` when the model takes it (contrasent and sentence-transformers then pool it as
+    the model says), else put before each text; ``None``: the model's default prompt, if any.
 
     Raises:
         TypeError: ``model`` has no ``encode`` method.
@@ -38,6 +41,11 @@ def encode_texts(
         raise TypeError(f"expected a model with an encode(list[str]) method, got {type(model).__name__}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    options: dict[str, object] = {"batch_size": batch_size, "show_progress_bar": False}
+    if prompt is not None and "prompt" in accepted_options(model, prompt=prompt):
+        options["prompt"] = prompt
+    elif prompt:
+        texts = [prompt + text for text in texts]
     unique = list(dict.fromkeys(texts))
     position = {text: i for i, text in enumerate(unique)}
     order = sorted(range(len(unique)), key=lambda i: -len(unique[i]))
@@ -50,7 +58,7 @@ def encode_texts(
     for start in range(0, len(order), batch_size):
         batch_index = order[start : start + batch_size]
         batch = [unique[i] for i in batch_index]
-        output = encode_array(model, batch, batch_size=batch_size, show_progress_bar=False)
+        output = encode_array(model, batch, **options)
         bad_row = first_non_finite_row(output)
         if bad_row is not None:
             raise ValueError(f"{type(model).__name__}.encode returned non-finite values (NaN or inf) for the text "

@@ -27,6 +27,7 @@ from contrasent.evaluation.encoding import encode_texts
 from contrasent.evaluation.report import markdown_table, save_results
 from contrasent.evaluation.retrieval_data import RetrievalData
 from contrasent.models.encoding import Encoder
+from contrasent.models.prompts import role_prompt
 from contrasent.search.topk import candidate_count, exact_top_k, l2_normalize, rank_candidates
 
 DEFAULT_K_VALUES = (1, 3, 5, 10, 100)
@@ -113,6 +114,15 @@ class RetrievalEvaluator:
             (BEIR's default; matters for data sets like ArguAna or Quora where queries are also documents).
         query_prefix, document_prefix: strings put before each query / document text, e.g. ``"query: "``
             and ``"passage: "`` for E5 models.
+        query_prompt_name, document_prompt_name: the model's prompts for queries and documents; default:
+            its ``"query"`` prompt, its first of ``"document"``, ``"passage"``, ``"corpus"``, as
+            sentence-transformers' ``encode_query`` / ``encode_document`` choose them
+            (:func:`contrasent.models.prompts.role_prompt`), else its default prompt, if any.
+        query_prompt, document_prompt: prompt strings instead (``""``: none). A prompt goes to the model's
+            ``encode(prompt=...)`` when it takes one (so ``include_prompt=False`` is honoured), else is
+            put before the texts.
+        truncate_dim: score with the first ``truncate_dim`` dimensions of each embedding (a Matryoshka
+            model); ``None``: all.
         batch_size: texts per ``encode`` call.
         corpus_chunk_size: documents encoded and scored at a time. Memory holds one chunk's embeddings and
             a (queries × chunk) score matrix, never the full score matrix.
@@ -136,9 +146,24 @@ class RetrievalEvaluator:
         query_chunk_size: int = 1024,
         show_progress_bar: bool = True,
         name: str | None = None,
+        query_prompt_name: str | None = None,
+        document_prompt_name: str | None = None,
+        query_prompt: str | None = None,
+        document_prompt: str | None = None,
+        truncate_dim: int | None = None,
     ) -> None:
         if corpus_chunk_size < 1 or query_chunk_size < 1:
             raise ValueError("corpus_chunk_size and query_chunk_size must be >= 1")
+        if truncate_dim is not None and (isinstance(truncate_dim, bool) or not isinstance(truncate_dim, int)
+                                         or truncate_dim < 1):
+            raise ValueError(f"truncate_dim must be a positive integer, got {truncate_dim!r}")
+        for role, prompt, prompt_name in (("query", query_prompt, query_prompt_name),
+                                          ("document", document_prompt, document_prompt_name)):
+            if prompt is not None and prompt_name is not None:
+                raise ValueError(f"give {role}_prompt or {role}_prompt_name, not both")
+        self._prompt_choices = {"query": (query_prompt, query_prompt_name),
+                                "document": (document_prompt, document_prompt_name)}
+        self.truncate_dim = truncate_dim
         self.data = data
         self.k_values = _check_k_values(k_values)
         self.ignore_identical_ids = ignore_identical_ids
@@ -150,8 +175,15 @@ class RetrievalEvaluator:
         self.show_progress_bar = show_progress_bar
         self.name = name or data.name
 
-    def _encode(self, model: Encoder, texts: list[str], desc: str) -> np.ndarray:
-        return l2_normalize(encode_texts(model, texts, self.batch_size, self.show_progress_bar, desc))
+    def _encode(self, model: Encoder, texts: list[str], desc: str, role: str) -> np.ndarray:
+        prompt = role_prompt(model, role, *self._prompt_choices[role])
+        embeddings = encode_texts(model, texts, self.batch_size, self.show_progress_bar, desc, prompt=prompt)
+        if self.truncate_dim is not None:
+            if self.truncate_dim > embeddings.shape[1]:
+                raise ValueError(f"truncate_dim must be in 1..{embeddings.shape[1]} (the model's embedding "
+                                 f"dimension), got {self.truncate_dim}")
+            embeddings = embeddings[:, : self.truncate_dim]
+        return l2_normalize(embeddings)
 
     def search(self, model: Encoder) -> Run:
         """Rank the corpus for every judged query: query id -> {document id: cosine score}, best
@@ -164,7 +196,7 @@ class RetrievalEvaluator:
         """
         query_ids = list(self.data.queries)
         queries = self._encode(
-            model, [self.query_prefix + self.data.queries[q] for q in query_ids], "Queries"
+            model, [self.query_prefix + self.data.queries[q] for q in query_ids], "Queries", "query"
         )
         top_k = max(self.k_values)
         wanted = top_k + 1 if self.ignore_identical_ids else top_k  # a query's own id may be dropped
@@ -175,7 +207,7 @@ class RetrievalEvaluator:
         for chunk_number, start in enumerate(range(0, len(doc_ids), self.corpus_chunk_size), start=1):
             chunk_ids = doc_ids[start : start + self.corpus_chunk_size]
             texts = [self.document_prefix + self.data.corpus[d].joined() for d in chunk_ids]
-            documents = self._encode(model, texts, f"Corpus chunk {chunk_number}/{n_chunks}")
+            documents = self._encode(model, texts, f"Corpus chunk {chunk_number}/{n_chunks}", "document")
             keep = candidate_count(wanted, len(doc_ids))
             scores, positions = exact_top_k(queries, documents, keep, query_chunk=self.query_chunk_size)
             best_scores, best_positions = rank_candidates(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 POOLING_MODES: tuple[str, ...] = ("cls", "mean", "max", "first_last_avg", "last2_avg", "last_token")
@@ -31,6 +31,19 @@ def check_pooling_mode(mode: str) -> str:
     return mode
 
 
+def check_prompts(prompts: Any, default_prompt_name: Any) -> None:
+    """Raise a ``TypeError`` or ``ValueError`` unless ``prompts`` maps names to prompt strings and
+    ``default_prompt_name`` is ``None`` or one of its names."""
+    if not isinstance(prompts, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in prompts.items()):
+        raise TypeError(f"prompts must map prompt names to prompt strings, e.g. {{\"query\": \"query: \"}}; "
+                        f"got {prompts!r}")
+    if default_prompt_name is not None and default_prompt_name not in prompts:
+        if not isinstance(default_prompt_name, str):
+            raise TypeError(f"default_prompt_name must be a prompt name or null, got {default_prompt_name!r}")
+        raise ValueError(f"default_prompt_name {default_prompt_name!r} is not one of the prompts' names "
+                         f"{sorted(prompts)}")
+
+
 @dataclass
 class EncoderConfig:
     """Configuration of a :class:`~contrasent.SentenceEncoder` beyond its transformers backbone.
@@ -46,6 +59,14 @@ class EncoderConfig:
             setting: the head shapes the training objective, and is dropped when encoding.
         max_seq_length: texts are truncated to this many tokens; ``None`` takes the tokenizer's limit
             (capped by the backbone's position embeddings).
+        prompts: named prompts, ``{"query": "query: ", "document": "passage: "}``: the text that
+            ``encode(..., prompt_name=name)`` prepends to every text (sentence-transformers' ``prompts``).
+        default_prompt_name: the prompt ``encode`` prepends when it is given none (a key of ``prompts``);
+            ``None``: no prompt.
+        include_prompt: pool the prompt's tokens with the text's (sentence-transformers' Pooling option).
+            ``False`` leaves them out of the pooling (they still pass through the backbone, as context).
+        truncate_dim: ``encode`` keeps the first ``truncate_dim`` dimensions of each embedding (a
+            Matryoshka model); ``None`` keeps all. Checked against the model's dimension when it is built.
     """
 
     pooling: str = "mean"
@@ -55,13 +76,17 @@ class EncoderConfig:
     head_activation: str = "tanh"
     head_at_inference: bool = True
     max_seq_length: int | None = None
+    prompts: dict[str, str] = field(default_factory=dict)
+    default_prompt_name: str | None = None
+    include_prompt: bool = True
+    truncate_dim: int | None = None
 
     def __post_init__(self) -> None:
         # A JSON "false" written as a string is truthy: check types, so a setting is honoured as meant.
-        for name in ("normalize", "head", "head_at_inference"):
+        for name in ("normalize", "head", "head_at_inference", "include_prompt"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        for name in ("head_dim", "max_seq_length"):
+        for name in ("head_dim", "max_seq_length", "truncate_dim"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise TypeError(f"{name} must be a positive integer or null, got {value!r}")
@@ -76,6 +101,9 @@ class EncoderConfig:
             raise ValueError(f"head_dim must be a positive integer, got {self.head_dim}")
         if self.max_seq_length is not None and self.max_seq_length <= 0:
             raise ValueError(f"max_seq_length must be a positive integer, got {self.max_seq_length}")
+        if self.truncate_dim is not None and self.truncate_dim <= 0:
+            raise ValueError(f"truncate_dim must be a positive integer, got {self.truncate_dim}")
+        check_prompts(self.prompts, self.default_prompt_name)
 
     @property
     def head_used_at_inference(self) -> bool:

@@ -27,6 +27,7 @@ from contrasent.models.card import (
 from contrasent.models.config import EncoderConfig
 from contrasent.models.encode_arguments import as_text_list, autocast_dtype, check_options
 from contrasent.models.pooling import needs_all_hidden_states, pool
+from contrasent.models.prompts import prompt_token_count, resolve_prompt
 from contrasent.models.tokenization import length_sorted_chunks, pad, pad_token_id, tokenize
 
 # Keyword arguments of ``from_pretrained`` that set the encoder; the rest go to the backbone/tokenizer.
@@ -97,6 +98,8 @@ class SentenceEncoder(nn.Module):
             if self.config.head
             else None
         )
+        if self.config.truncate_dim is not None:
+            check_truncate_dim(self.config.truncate_dim, self.full_dim)
 
     # ------------------------------------------------------------------------------------------------
     # Properties
@@ -106,11 +109,22 @@ class SentenceEncoder(nn.Module):
         return int(self.backbone.config.hidden_size)
 
     @property
-    def embedding_dim(self) -> int:
-        """Size of the embeddings ``encode`` returns (eval mode)."""
+    def full_dim(self) -> int:
+        """Size of the embeddings the model computes in eval mode, before any ``truncate_dim``."""
         if self.config.head_used_at_inference:
             return self.config.head_dim or self.hidden_size
         return self.hidden_size
+
+    @property
+    def embedding_dim(self) -> int:
+        """Size of the embeddings ``encode`` returns (eval mode): ``config.truncate_dim`` when set, as
+        sentence-transformers' ``get_sentence_embedding_dimension`` says."""
+        return self.config.truncate_dim or self.full_dim
+
+    @property
+    def prompts(self) -> dict[str, str]:
+        """The named prompts (``config.prompts``), as ``SentenceTransformer.prompts`` lists them."""
+        return self.config.prompts
 
     @property
     def device(self) -> torch.device:
@@ -134,6 +148,7 @@ class SentenceEncoder(nn.Module):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         sequence_lengths: torch.Tensor | None = None,
+        prompt_lengths: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Tokens -> embeddings, with gradients.
 
@@ -141,6 +156,9 @@ class SentenceEncoder(nn.Module):
         Padding-free (:mod:`contrasent.models.padding_free`): ``input_ids`` (1, Σ L_i) holding B texts back to
         back and ``sequence_lengths`` (B,) -> (B, dim); only for encoders that pass
         :func:`~contrasent.models.padding_free.supports_padding_free`.
+        ``prompt_lengths`` (B,): the first ``prompt_lengths[i]`` tokens of text ``i`` (right-padded or
+        packed) are left out of the pooling, as sentence-transformers' ``include_prompt=False`` does; they
+        still pass through the backbone. ``None``: every token is pooled.
         """
         all_layers = needs_all_hidden_states(self.config.pooling)
         if sequence_lengths is not None:
@@ -156,6 +174,9 @@ class SentenceEncoder(nn.Module):
                 return_dict=True, **extra,
             )
             last_hidden_state, hidden_states = output.last_hidden_state, output.hidden_states
+        if prompt_lengths is not None:
+            positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+            attention_mask = attention_mask * (positions.unsqueeze(0) >= prompt_lengths.to(positions.device).unsqueeze(1))
         embeddings = pool(
             self.config.pooling, last_hidden_state, attention_mask, hidden_states if all_layers else None
         )
@@ -177,6 +198,9 @@ class SentenceEncoder(nn.Module):
         dtype: torch.dtype | str | None = None,
         convert_to: str = "numpy",
         show_progress_bar: bool | None = None,
+        prompt_name: str | None = None,
+        prompt: str | None = None,
+        truncate_dim: int | None = None,
     ) -> np.ndarray | torch.Tensor:
         """Encode texts into embeddings, in input order.
 
@@ -199,24 +223,41 @@ class SentenceEncoder(nn.Module):
             convert_to: ``"numpy"`` (float32 ``np.ndarray``) or ``"torch"`` (float32 tensor on the model's
                 device).
             show_progress_bar: ``None`` shows a bar for 1024 texts or more (when stderr is a terminal).
+            prompt_name: prepend the model's prompt of this name (a key of :attr:`prompts`) to every text.
+            prompt: prepend this string to every text. Neither: the model's ``default_prompt_name``, if
+                set. With ``config.include_prompt=False`` the prompt's tokens are not pooled
+                (:func:`~contrasent.models.prompts.prompt_token_count` says how many).
+            truncate_dim: keep the first ``truncate_dim`` dimensions (default: ``config.truncate_dim``,
+                else all), then L2-normalize if the output is normalized (``normalize``, or the model's
+                setting). sentence-transformers re-normalizes a truncated embedding only when
+                ``normalize_embeddings=True``: its cosine similarities are the same, its norms not 1.
 
         Returns:
-            (len(texts), :attr:`embedding_dim`) float32 embeddings.
+            (len(texts), :attr:`embedding_dim` or ``truncate_dim``) float32 embeddings.
 
         Raises:
             TypeError: ``texts`` is None, bytes, a set or dict, or holds an item that is not a string (its
                 index is named); an option of another type (:mod:`contrasent.models.encode_arguments`).
-            ValueError: ``batch_size`` or ``max_length`` out of range, or another bad argument (named).
+            ValueError: ``batch_size`` or ``max_length`` out of range, ``truncate_dim`` not in
+                ``1..full_dim``, both ``prompt`` and ``prompt_name``, an unknown ``prompt_name``, or
+                another bad argument (named).
         """
         texts = as_text_list(texts)
         check_options(batch_size, max_length, normalize, convert_to)
         if max_length is not None:
             check_length(self.backbone, max_length, "max_length")
+        dim = self.embedding_dim if truncate_dim is None else check_truncate_dim(truncate_dim, self.full_dim)
+        chosen = resolve_prompt(self.config.prompts, self.config.default_prompt_name, prompt, prompt_name)
+        prompt_length = None
+        if chosen:
+            texts = [chosen + text for text in texts]
+            if not self.config.include_prompt:
+                prompt_length = prompt_token_count(self.tokenizer, chosen)
         compute_dtype = autocast_dtype(dtype)
         device = self.device
         if compute_dtype == torch.bfloat16 and device.type == "cpu":
             warn_if_bfloat16_is_emulated("encode(dtype='bfloat16')")
-        result = torch.empty((len(texts), self.embedding_dim), dtype=torch.float32, device=device)
+        result = torch.empty((len(texts), dim), dtype=torch.float32, device=device)
 
         if texts:
             token_ids = tokenize(self.tokenizer, texts, max_length or self.max_seq_length)
@@ -233,7 +274,9 @@ class SentenceEncoder(nn.Module):
                     for batch in batches:
                         inputs = pad([token_ids[i] for i in batch], pad_id)
                         input_ids, attention_mask = inputs["input_ids"].to(device), inputs["attention_mask"].to(device)
-                        result[batch] = self(input_ids, attention_mask).float()
+                        prompt_lengths = None if prompt_length is None else torch.full(
+                            (len(batch),), prompt_length, device=device)
+                        result[batch] = self(input_ids, attention_mask, prompt_lengths=prompt_lengths)[:, :dim].float()
                         progress.update(len(batch))
             finally:
                 self.train(was_training)
@@ -263,7 +306,9 @@ class SentenceEncoder(nn.Module):
             name_or_path: a folder, or a Hugging Face Hub id (downloaded; fails with a clear ``OSError``
                 when the Hub cannot be reached). ``None`` or another type is a ``TypeError``.
             **kwargs: :class:`EncoderConfig` fields override the folder's settings (``pooling="cls"``,
-                ``head=True``, ``max_seq_length=128`` ...); ``revision``, ``token``, ``cache_dir``,
+                ``head=True``, ``max_seq_length=128``, ``prompts={"query": "query: "}`` (added to the
+                folder's, replacing those of the same name, as sentence-transformers does),
+                ``default_prompt_name``, ``include_prompt``, ``truncate_dim`` ...); ``revision``, ``token``, ``cache_dir``,
                 ``local_files_only`` go to the Hub; anything else (``trust_remote_code``,
                 ``torch_dtype``, ``attn_implementation`` ...) to ``AutoModel.from_pretrained``.
                 Remote code is never run unless ``trust_remote_code=True`` is passed.
@@ -272,6 +317,8 @@ class SentenceEncoder(nn.Module):
         hub = {key: kwargs.pop(key) for key in list(kwargs) if key in _HUB_SETTINGS}
         folder = folders.resolve_model_dir(name_or_path, **hub)
         config, backbone_dir, head_weights = folders.read_encoder_config(folder)
+        if isinstance(overrides.get("prompts"), dict):  # as sentence-transformers: the given ones win, by name
+            overrides["prompts"] = {**config.prompts, **overrides["prompts"]}
         config = config.replace(source="from_pretrained arguments", **overrides)
         trust_remote_code = kwargs.pop("trust_remote_code", False)
         if not any(backbone_dir.glob("*.safetensors")) and any(backbone_dir.glob("*.bin")):
@@ -356,6 +403,15 @@ class SentenceEncoder(nn.Module):
     def __repr__(self) -> str:
         return (f"SentenceEncoder(backbone={type(self.backbone).__name__}, dim={self.embedding_dim}, "
                 f"config={self.config})")
+
+
+def check_truncate_dim(truncate_dim: Any, dimension: int) -> int:
+    """Return ``truncate_dim`` if it is an integer in ``1..dimension``, else raise naming both."""
+    if isinstance(truncate_dim, bool) or not isinstance(truncate_dim, int):
+        raise TypeError(f"truncate_dim must be an integer in 1..{dimension}, got {truncate_dim!r}")
+    if not 0 < truncate_dim <= dimension:
+        raise ValueError(f"truncate_dim must be in 1..{dimension} (the model's embedding dimension), got {truncate_dim}")
+    return truncate_dim
 
 
 class _NoProgress:

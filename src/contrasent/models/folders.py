@@ -146,8 +146,8 @@ def read_encoder_config(path: Path) -> tuple[EncoderConfig, Path, Path | None]:
     """Read the encoder settings of a model folder, whatever its layout.
 
     Every setting is one contrasent can honour, or a ``ValueError`` names the file and the setting: a
-    sentence-transformers pipeline in another order, a default prompt (contrasent has none), a value of
-    the wrong type. (sentence-transformers' ``do_lower_case`` needs the tokenizer:
+    sentence-transformers pipeline in another order, prompts that are not strings, a default prompt
+    name that names none of them, a value of the wrong type. (sentence-transformers' ``do_lower_case`` needs the tokenizer:
     :func:`contrasent.models.loading.check_lower_casing`.)
 
     Returns:
@@ -185,8 +185,8 @@ def _read_sentence_transformers(path: Path) -> tuple[EncoderConfig, Path, Path |
             "Transformer, Pooling, then optionally one Dense and a Normalize, in this order"
         )
     backbone_dir = path / modules[0]["path"]
-    pooling = _read_st_pooling(path / modules[1]["path"] / "config.json")
-    values: dict[str, Any] = {"pooling": pooling, "normalize": "Normalize" in kinds}
+    values: dict[str, Any] = {**_read_st_pooling(path / modules[1]["path"] / "config.json"),
+                              "normalize": "Normalize" in kinds}
     head_weights = None
     if "Dense" in kinds:
         dense_dir = path / modules[kinds.index("Dense")]["path"]
@@ -201,7 +201,11 @@ def _read_sentence_transformers(path: Path) -> tuple[EncoderConfig, Path, Path |
             break
     else:
         source = modules_path
-    _check_no_default_prompt(path / "config_sentence_transformers.json")
+    settings_path = path / "config_sentence_transformers.json"
+    if settings_path.is_file():
+        # checked where they are read, so that an error names this file
+        EncoderConfig.from_dict(prompt_settings := _read_st_prompt_settings(settings_path), source=str(settings_path))
+        values.update(prompt_settings)
     return EncoderConfig.from_dict(values, source=str(source)), backbone_dir, head_weights
 
 
@@ -217,20 +221,18 @@ def _read_st_dense(config_path: Path) -> dict[str, Any]:
     return {"head": True, "head_dim": _setting(dense, "out_features", config_path), "head_activation": activation}
 
 
-def _check_no_default_prompt(config_path: Path) -> None:
-    """sentence-transformers prepends a default prompt to every text; contrasent has no prompts: refuse."""
-    if not config_path.is_file():
-        return
+def _read_st_prompt_settings(config_path: Path) -> dict[str, Any]:
+    """``prompts``, ``default_prompt_name`` and ``truncate_dim`` of ``config_sentence_transformers.json``."""
     settings = read_json(config_path)
-    name = settings.get("default_prompt_name")
-    if name is not None:
-        prompt = (settings.get("prompts") or {}).get(name)
-        raise ValueError(f"{config_path}: default_prompt_name {name!r} makes sentence-transformers prepend "
-                         f"{prompt!r} to every text, which contrasent does not do; set it to null to load the "
-                         "model without the prompt (its embeddings will differ)")
+    # sentence-transformers >= 5 saves its empty "query" and "document" placeholders: "" prepends nothing
+    values = {"prompts": settings.get("prompts") or {}, "default_prompt_name": settings.get("default_prompt_name")}
+    if settings.get("truncate_dim") is not None:
+        values["truncate_dim"] = settings["truncate_dim"]
+    return values
 
 
-def _read_st_pooling(config_path: Path) -> str:
+def _read_st_pooling(config_path: Path) -> dict[str, Any]:
+    """``pooling`` and ``include_prompt`` of a Pooling module's config."""
     config = read_json(config_path)
     # sentence-transformers >= 6 writes one "pooling_mode" string; earlier versions one flag per mode.
     mode = config.get("pooling_mode")
@@ -245,7 +247,11 @@ def _read_st_pooling(config_path: Path) -> str:
             f"{config_path}: pooling {mode!r} is not supported; contrasent reads one of "
             f"{sorted(by_name)} (sentence-transformers names)"
         )
-    return pooling
+    include_prompt = config.get("include_prompt", True)
+    if not isinstance(include_prompt, bool):
+        # a ValueError, as for any other bad content of a file (the CLI reports those in one line)
+        raise ValueError(f"{config_path}: include_prompt must be true or false, got {include_prompt!r}")  # noqa: TRY004
+    return {"pooling": pooling, "include_prompt": include_prompt}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -271,6 +277,9 @@ def write_contrasent_config(folder: Path, config: EncoderConfig, version: str) -
 def write_sentence_transformers_files(folder: Path, config: EncoderConfig, hidden_size: int) -> None:
     """Write ``modules.json`` and module configs in the format sentence-transformers >= 3 reads.
 
+    ``config_sentence_transformers.json`` holds the prompts, the default prompt name and ``truncate_dim``
+    (sentence-transformers 6 reads all three from it), the Pooling config ``include_prompt``.
+
     The head's weights (``2_Dense/model.safetensors``) are written by the caller whenever the encoder
     has a head; the Dense module is listed in ``modules.json`` only when the head is used at inference.
     Nothing is written when the pooling has no sentence-transformers equivalent (see
@@ -286,7 +295,8 @@ def write_sentence_transformers_files(folder: Path, config: EncoderConfig, hidde
     flags = {flag: flag == SENTENCE_TRANSFORMERS_POOLING_FLAGS[config.pooling]
              for flag in SENTENCE_TRANSFORMERS_POOLING_FLAGS.values()}
     _write_json(folder / "1_Pooling" / "config.json",
-                {"word_embedding_dimension": hidden_size, **flags, "pooling_mode_mean_sqrt_len_tokens": False})
+                {"word_embedding_dimension": hidden_size, **flags, "pooling_mode_mean_sqrt_len_tokens": False,
+                 "include_prompt": config.include_prompt})
     if config.head_used_at_inference:
         modules.append({"idx": 2, "name": "2", "path": HEAD_DIR, "type": "sentence_transformers.models.Dense"})
     if config.normalize:
@@ -295,9 +305,11 @@ def write_sentence_transformers_files(folder: Path, config: EncoderConfig, hidde
     _write_json(folder / "modules.json", modules)
     _write_json(folder / "sentence_bert_config.json",
                 {"max_seq_length": config.max_seq_length, "do_lower_case": False})
-    _write_json(folder / "config_sentence_transformers.json",
-                {"model_type": "SentenceTransformer", "prompts": {}, "default_prompt_name": None,
-                 "similarity_fn_name": "cosine"})
+    settings = {"model_type": "SentenceTransformer", "prompts": config.prompts,
+                "default_prompt_name": config.default_prompt_name, "similarity_fn_name": "cosine"}
+    if config.truncate_dim is not None:
+        settings["truncate_dim"] = config.truncate_dim
+    _write_json(folder / "config_sentence_transformers.json", settings)
 
 
 def write_head_config(folder: Path, in_features: int, config: EncoderConfig) -> None:

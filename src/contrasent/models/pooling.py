@@ -6,7 +6,7 @@ Every strategy takes the hidden states of one forward pass and the attention mas
 =================  ==========================================================================  ======================
 name               formula (``H`` = hidden states, ``m`` = attention mask, ``L`` = last layer)   sentence-transformers
 =================  ==========================================================================  ======================
-``cls``            ``H_L[:, 0]``                                                               ``cls``
+``cls``            ``H_L[first t with m_t=1]`` (position 0 unless left-padded)                 ``cls``
 ``mean``           ``Σ_t m_t H_L[t] / Σ_t m_t``                                                ``mean``
 ``max``            ``max_{t: m_t=1} H_L[t]`` (per dimension)                                   ``max``
 ``first_last_avg`` ``Σ_t m_t (H_1[t] + H_L[t]) / 2 / Σ_t m_t`` (``H_1``: first transformer     none
@@ -69,7 +69,10 @@ def pool(
     """
     check_pooling_mode(mode)
     if mode == "cls":
-        return last_hidden_state[:, 0]
+        # the first pooled position: 0, or the first after a prompt left out of the pooling (as
+        # sentence-transformers picks it), or after left padding
+        first = attention_mask.to(torch.int32).argmax(dim=1)
+        return last_hidden_state[torch.arange(last_hidden_state.shape[0], device=first.device), first]
     if mode == "mean":
         return masked_mean(last_hidden_state, attention_mask)
     if mode == "max":

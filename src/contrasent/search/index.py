@@ -35,6 +35,7 @@ import numpy as np
 
 from contrasent.hardware import warn_if_bfloat16_is_emulated
 from contrasent.models.atomic_folder import atomic_folder
+from contrasent.models.prompts import resolve_prompt, role_prompt
 from contrasent.search import faiss_backend, index_files
 from contrasent.search.index_checks import as_list, check_ids, first_non_finite_row
 from contrasent.search.index_files import (
@@ -62,6 +63,20 @@ __all__ = ["BACKENDS", "CORPUS_NAME", "EMBEDDINGS_NAME", "FAISS_NAME", "INDEX_FO
            "INDEX_VERSION", "METADATA_NAME", "SIMILARITIES", "SearchResult", "SemanticIndex"]
 
 
+_LOAD_OPTIONS = ("backend", "dtype", "faiss_factory", "batch_size", "query_prompt_name", "query_prompt",
+                 "document_prompt_name", "document_prompt", "truncate_dim")
+
+
+def effective_prompt(model: Any, role: str, prompt: str | None, prompt_name: str | None) -> str:
+    """The prompt ``model`` puts before the texts of ``role`` (``""`` for none): the one given, else the
+    role's (:func:`~contrasent.models.prompts.role_prompt`), else the model's default prompt."""
+    chosen = role_prompt(model, role, prompt, prompt_name)
+    if chosen is None:
+        config = model.config
+        chosen = resolve_prompt(config.prompts, config.default_prompt_name, None, None)
+    return chosen or ""
+
+
 class SearchResult(NamedTuple):
     """One hit: the document's id, its score (cosine or dot product) and its text."""
 
@@ -82,6 +97,16 @@ class SemanticIndex:
         batch_size: texts per forward pass when encoding.
         model_name: recorded in saved indexes so ``load`` can reload the model; defaults to ``model``
             when that is a path or id.
+        query_prompt_name, document_prompt_name: the model's prompts that queries and documents get;
+            default: its ``"query"`` prompt for queries, its first of ``"document"``, ``"passage"``,
+            ``"corpus"`` for documents (as sentence-transformers' ``encode_query`` / ``encode_document``),
+            else its default prompt, else none (:func:`contrasent.models.prompts.role_prompt`).
+        query_prompt, document_prompt: prompt strings instead of names (``""``: no prompt).
+        truncate_dim: keep the first ``truncate_dim`` dimensions of every embedding (a Matryoshka model);
+            default: the model's ``truncate_dim``, else all.
+
+    A saved index records the document prompt and ``truncate_dim`` it was built with; :meth:`load`
+    refuses a model or options that would embed documents otherwise.
 
     Example:
         >>> index = SemanticIndex.build(["A cat sat.", "Stocks fell."], "sentence-transformers/all-MiniLM-L6-v2")
@@ -99,6 +124,11 @@ class SemanticIndex:
         faiss_factory: str = "Flat",
         batch_size: int = 64,
         model_name: str | None = None,
+        query_prompt_name: str | None = None,
+        document_prompt_name: str | None = None,
+        query_prompt: str | None = None,
+        document_prompt: str | None = None,
+        truncate_dim: int | None = None,
     ) -> None:
         if similarity not in SIMILARITIES:
             raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
@@ -114,7 +144,14 @@ class SemanticIndex:
 
             model_name = model_name or str(model)
             model = SentenceEncoder.from_pretrained(model)
+        if truncate_dim is not None:
+            from contrasent.models.encoder import check_truncate_dim
+
+            check_truncate_dim(truncate_dim, model.full_dim)
         self.model = model
+        self.truncate_dim = truncate_dim
+        self.query_prompt = effective_prompt(model, "query", query_prompt, query_prompt_name)
+        self.document_prompt = effective_prompt(model, "document", document_prompt, document_prompt_name)
         self.model_name = model_name
         self.similarity = similarity
         self.backend = backend
@@ -205,7 +242,8 @@ class SemanticIndex:
                 raise ValueError(f"embeddings have shape {embeddings.shape}, expected ({len(texts)}, {self.dim}): "
                                  "one row per text, the model's embedding dimension")
         else:
-            embeddings = self._encode(texts, show_progress_bar) if texts else np.zeros((0, self.dim), np.float32)
+            embeddings = (self._encode(texts, show_progress_bar, prompt=self.document_prompt) if texts
+                          else np.zeros((0, self.dim), np.float32))
         bad_row = first_non_finite_row(embeddings)
         if bad_row is not None:
             text = short_repr(texts[bad_row])
@@ -223,7 +261,7 @@ class SemanticIndex:
 
     @property
     def dim(self) -> int:
-        return self.model.embedding_dim
+        return self.truncate_dim or self.model.embedding_dim
 
     @property
     def embeddings(self) -> np.ndarray:
@@ -250,7 +288,7 @@ class SemanticIndex:
         batch, single = check_queries(queries)
         top_k = check_positive_int(top_k, "top_k")
         self._check_not_empty()
-        scores, positions = self.search_embeddings(self._encode(batch), top_k)
+        scores, positions = self.search_embeddings(self._encode(batch, prompt=self.query_prompt), top_k)
         results = [
             [SearchResult(self.ids[p], float(s), self.texts[p]) for s, p in zip(row_s, row_p) if p >= 0]
             for row_s, row_p in zip(scores, positions)
@@ -311,10 +349,10 @@ class SemanticIndex:
         self._faiss = faiss_backend.up_to_date(self._faiss, self.faiss_factory, self.embeddings)
         return self._faiss
 
-    def _encode(self, texts: list[str], show_progress_bar: bool | None = False) -> np.ndarray:
+    def _encode(self, texts: list[str], show_progress_bar: bool | None = False, *, prompt: str) -> np.ndarray:
         return np.asarray(self.model.encode(
             texts, batch_size=self.batch_size, normalize=True if self.similarity == "cosine" else None,
-            show_progress_bar=show_progress_bar,
+            show_progress_bar=show_progress_bar, prompt=prompt, truncate_dim=self.truncate_dim,
         ))
 
     # ------------------------------------------------------------------------------------------------
@@ -333,7 +371,8 @@ class SemanticIndex:
         metadata = {
             "model": self.model_name, "embedding_dim": self.dim, "count": len(self), "similarity": self.similarity,
             "backend": self.backend, "dtype": self.dtype, "faiss_factory": self.faiss_factory,
-            "model_probe": model_probe(self.model),
+            "model_probe": model_probe(self.model, self.truncate_dim), "truncate_dim": self.truncate_dim,
+            "document_prompt": self.document_prompt, "query_prompt": self.query_prompt,
         }
         write_faiss = None
         if self.backend == "faiss" and self._faiss is not None and self._faiss.ntotal == len(self):
@@ -356,18 +395,23 @@ class SemanticIndex:
         Args:
             directory: the folder.
             model: the model to search with; default: the one recorded at build time (``model_name``).
-            **options: override the saved ``backend``, ``dtype``, ``faiss_factory``, ``batch_size``.
+            **options: override the saved ``backend``, ``dtype``, ``faiss_factory``, ``batch_size``; choose
+                the queries' prompt (``query_prompt_name``, ``query_prompt``; default: the model's, as in
+                the constructor). The documents' prompt (the model's, or ``document_prompt_name``,
+                ``document_prompt``) and ``truncate_dim`` (default: the saved one) must be those the
+                index was built with.
 
         Raises:
             FileNotFoundError: ``directory`` or one of its files is missing.
             ValueError: not an index folder; files that do not agree (a checksum that differs: edited or
                 reordered since saved; counts, NaN rows, duplicate ids; see
                 :mod:`contrasent.search.index_files`); or ``model`` is not the model the index was built
-                with (other dimension, or other embeddings of the probe sentences).
+                with (other dimension, or other embeddings of the probe sentences), or would give its
+                documents another prompt than the one they were embedded with.
         """
-        unknown = sorted(set(options) - {"backend", "dtype", "faiss_factory", "batch_size"})
+        unknown = sorted(set(options) - set(_LOAD_OPTIONS))
         if unknown:
-            raise TypeError(f"load() takes backend, dtype, faiss_factory and batch_size as options, not {unknown}")
+            raise TypeError(f"load() takes {', '.join(_LOAD_OPTIONS)} as options, not {unknown}")
         folder = Path(directory)
         metadata = index_files.read_metadata(folder)
         ids, texts, embeddings = index_files.read_rows(folder, metadata)  # the files first: before the model
@@ -376,9 +420,16 @@ class SemanticIndex:
                 raise ValueError(f"{folder / METADATA_NAME} records no model name: pass model=... to load()")
             model = metadata["model"]
         settings = {key: metadata[key] for key in ("backend", "dtype", "faiss_factory")}
+        # indexes saved before prompts existed (version 2) hold rows embedded without one, not truncated
+        recorded_prompt = metadata.get("document_prompt") or ""
+        settings["truncate_dim"] = metadata.get("truncate_dim")
         index = cls(model, similarity=metadata["similarity"], **{**settings, **options},
                     model_name=metadata["model"] if not isinstance(model, (str, os.PathLike)) else str(model))
-        check_same_model(index.model, metadata, folder)
+        check_same_model(index.model, metadata, folder, index.truncate_dim)
+        if index.document_prompt != recorded_prompt:
+            raise ValueError(f"the index in {folder} was built with the document prompt {recorded_prompt!r}, but "
+                             f"this load would embed documents with {index.document_prompt!r}; load it with "
+                             "the prompt it was built with, or rebuild the index")
         if metadata["version"] < 2:
             index_files.check_rows_match_texts(index.model, texts, embeddings, folder)
         index.ids, index.texts, index._blocks = ids, texts, [embeddings]

@@ -3,9 +3,9 @@ written, and reading one back only when its files agree with each other.
 
 Files (no pickle anywhere):
 
-- ``index.json``: the settings, the model's name and probe embeddings, and (since version 2) the
-  SHA-256 of ``corpus.jsonl``'s bytes, of the embedding matrix (float32, row-major) and of
-  ``faiss.index`` when there is one;
+- ``index.json``: the settings (the documents' prompt and ``truncate_dim`` among them), the model's
+  name and probe embeddings, and (since version 2) the SHA-256 of ``corpus.jsonl``'s bytes, of the
+  embedding matrix (float32, row-major) and of ``faiss.index`` when there is one;
 - ``embeddings.npy``: (count, dim) float32 rows, row i the embedding of line i + 1 of
 - ``corpus.jsonl``: one ``{"id": ..., "text": ...}`` per line;
 - ``faiss.index``: faiss's own format, when a faiss index was built.
@@ -154,6 +154,15 @@ def read_metadata(folder: Path) -> dict[str, Any]:
         if key not in metadata:
             raise ValueError(f"{path}: no {key!r} field; expected {expected}")
         if not valid(metadata[key]):
+            raise ValueError(f"{path}: {key!r} must be {expected}, got {short_repr(metadata[key])}")
+    # written since prompts and truncate_dim exist; absent from older indexes (no prompt, all dimensions)
+    optional: dict[str, tuple[str, Callable[[Any], bool]]] = {
+        "truncate_dim": ("a positive integer or null", lambda v: v is None or (_is_int(v) and v > 0)),
+        "document_prompt": ("a string or null", lambda v: v is None or isinstance(v, str)),
+        "query_prompt": ("a string or null", lambda v: v is None or isinstance(v, str)),
+    }
+    for key, (expected, valid) in optional.items():
+        if not valid(metadata.get(key)):
             raise ValueError(f"{path}: {key!r} must be {expected}, got {short_repr(metadata[key])}")
     return metadata
 

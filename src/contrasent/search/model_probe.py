@@ -24,25 +24,27 @@ PROBE_TEXTS = (
 SAME_MODEL_MIN_COSINE = 0.999
 
 
-def model_probe(model: Any) -> dict[str, list]:
-    """``{"texts": PROBE_TEXTS, "embeddings": (3, dim) unnormalized}``: what a saved index records."""
-    embeddings = np.asarray(model.encode(list(PROBE_TEXTS), normalize=False))
+def model_probe(model: Any, truncate_dim: int | None = None) -> dict[str, list]:
+    """``{"texts": PROBE_TEXTS, "embeddings": (3, dim) unnormalized}``: what a saved index records
+    (``dim``: ``truncate_dim``, the index's, or the model's)."""
+    embeddings = np.asarray(model.encode(list(PROBE_TEXTS), normalize=False, truncate_dim=truncate_dim))
     return {"texts": list(PROBE_TEXTS), "embeddings": embeddings.tolist()}
 
 
-def check_same_model(model: Any, metadata: dict[str, Any], folder: Path) -> None:
-    """Raise ``ValueError`` when ``model`` is not the one the index in ``folder`` (its ``index.json``
-    ``metadata``) was built with: another dimension, or probe cosines below 0.999."""
+def check_same_model(model: Any, metadata: dict[str, Any], folder: Path, truncate_dim: int | None = None) -> None:
+    """Raise ``ValueError`` when ``model`` (cut to ``truncate_dim``) is not the one the index in ``folder``
+    (its ``index.json`` ``metadata``) was built with: another dimension, or probe cosines below 0.999."""
     built_with = metadata.get("model") or "an unnamed model"
-    if metadata["embedding_dim"] != model.embedding_dim:
+    dim = truncate_dim or model.embedding_dim
+    if metadata["embedding_dim"] != dim:
         raise ValueError(
             f"the index in {folder} was built with {built_with} ({metadata['embedding_dim']}-dimensional "
-            f"embeddings), but the model given gives {model.embedding_dim}-dimensional embeddings; load it "
+            f"embeddings), but the model given gives {dim}-dimensional embeddings; load it "
             "with the model it was built with, or rebuild the index"
         )
     probe = metadata["model_probe"]
     recorded = np.asarray(probe["embeddings"], dtype=np.float32)
-    current = np.asarray(model.encode(list(probe["texts"]), normalize=False))
+    current = np.asarray(model.encode(list(probe["texts"]), normalize=False, truncate_dim=truncate_dim))
     cosines = (l2_normalize(recorded) * l2_normalize(current)).sum(axis=1)
     if cosines.min() < SAME_MODEL_MIN_COSINE:
         raise ValueError(
