@@ -51,3 +51,57 @@ def test_same_updates_as_sentence_transformers_mnrl(tiny_bert_dir, data_dir, tmp
         if name.startswith("pooler."):  # unused by mean pooling: no gradient in either
             continue
         torch.testing.assert_close(p.detach(), their_parameters[name].detach(), rtol=0, atol=1e-5, msg=name)
+
+
+def scifact_rows(data_dir, count: int) -> dict[str, list[str]]:
+    """(query, title + " " + abstract) rows of SciFact train, queries with several positives first: the
+    benchmark's protocol, whose documents run past 256 tokens and whose queries repeat."""
+    from contrasent.evaluation import read_beir
+
+    train = read_beir(data_dir / "beir_scifact", split="train")
+    positives = {query: [doc for doc, relevance in docs.items() if relevance > 0] for query, docs in train.qrels.items()}
+    ordered = sorted(positives, key=lambda query: -len(positives[query]))
+    rows: dict[str, list[str]] = {"anchor": [], "positive": []}
+    for query in ordered:
+        for document in positives[query]:
+            rows["anchor"].append(train.queries[query])
+            rows["positive"].append(train.corpus[document].joined())
+    return {column: values[:count] for column, values in rows.items()}
+
+
+def test_same_updates_on_the_scifact_protocol(tiny_bert_dir, data_dir, tmp_path):
+    """Issue #14: the SciFact benchmark's features that the NLI test above does not reach (documents
+    truncated at 256 tokens, a query repeated with its several positives in one batch, padding-free
+    packing of long texts, a warmup-and-decay schedule) change nothing: with dropout off and the same
+    batch, both trainers make the same updates. (Repeated queries need ``mask_duplicates=False``: by
+    default we do not use a query's other positive as its negative, sentence-transformers does.)"""
+    import datasets
+    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
+    from sentence_transformers import SentenceTransformerTrainingArguments as STArguments
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    rows = scifact_rows(data_dir, 12)
+    assert len(set(rows["anchor"])) < len(rows["anchor"])  # repeated queries in the one batch
+    data = datasets.Dataset.from_dict(rows)
+    common = {"max_steps": 3, "per_device_train_batch_size": 12, "learning_rate": 2.0, "optim": "sgd",
+              "lr_scheduler_type": "linear", "warmup_steps": 1, "use_cpu": True, "report_to": "none",
+              "save_strategy": "no", "seed": 0, "dataloader_num_workers": 0}
+    ours = no_dropout(SentenceEncoder.from_pretrained(tiny_bert_dir, max_seq_length=256))
+    assert max(len(ids) for ids in ours.tokenizer(rows["positive"])["input_ids"]) > 256  # truncation is exercised
+    initial = {name: p.detach().clone() for name, p in ours.backbone.named_parameters()}
+    ContrastiveTrainer(model=ours, train_dataset=data, args=ContrastiveTrainingArguments(
+        output_dir=str(tmp_path / "ours"), temperature=0.05, mask_duplicates=False, max_seq_length=256,
+        padding_free=True, **common)).train()
+
+    theirs = no_dropout(SentenceTransformer(str(tiny_bert_dir), device="cpu"))
+    theirs.max_seq_length = 256
+    loss = MultipleNegativesRankingLoss(theirs, scale=20.0)
+    SentenceTransformerTrainer(model=theirs, train_dataset=data, loss=loss,
+                               args=STArguments(output_dir=str(tmp_path / "theirs"), **common)).train()
+
+    their_parameters = dict(theirs[0].auto_model.named_parameters())
+    largest_update = max((p.detach() - initial[n]).abs().max().item() for n, p in ours.backbone.named_parameters())
+    assert largest_update > 1e-3
+    for name, p in ours.backbone.named_parameters():
+        if not name.startswith("pooler."):
+            torch.testing.assert_close(p.detach(), their_parameters[name].detach(), rtol=0, atol=1e-5, msg=name)
