@@ -1,5 +1,5 @@
 """What the trainer builds from its arguments and data before training: the loss (checked against the data
-layout), the step, the batch sampler; and the setup errors it refuses to start with."""
+layout), the step, the batch sampler, each text column's prompt; and the setup errors it refuses to start with."""
 
 from __future__ import annotations
 
@@ -90,6 +90,24 @@ def check_optional_inputs(loss: nn.Module) -> None:
     if declared and loss.input_format != CANDIDATE_FORMAT:
         raise ValueError(f"loss {type(loss).__name__} declares {sorted(declared)}, which the step builds for "
                          f"{CANDIDATE_FORMAT!r} losses only; it takes {loss.input_format!r} inputs")
+
+
+def column_prompts(args: ContrastiveTrainingArguments, layout: ColumnLayout) -> dict[str, str]:
+    """The prompt of each text column that ``args.prompts`` gives one (one prompt: every text column).
+
+    Raises:
+        ValueError: ``--prompts`` names a column that is not one of the data's text columns (they are listed).
+    """
+    prompts = args.parsed_prompts()
+    if prompts is None:
+        return {}
+    if isinstance(prompts, str):
+        return dict.fromkeys(layout.text_columns, prompts)
+    unknown = [column for column in prompts if column not in layout.text_columns]
+    if unknown:
+        raise ValueError(f"--prompts names column(s) {unknown} that are not text columns of the training data; "
+                         f"its text columns are {list(layout.text_columns)}")
+    return dict(prompts)
 
 
 def caches_gradients(args: ContrastiveTrainingArguments) -> bool:
