@@ -137,3 +137,10 @@ def test_the_recipe_takes_prompts_as_a_flag_and_in_a_config_file(recipe, tmp_pat
     config.write_text(f"output_dir: {tmp_path}\nprompts: {{anchor: 'query: ', positive: 'passage: '}}\n")
     _, _, args, _ = recipe.parse_arguments([str(config)])
     assert args.parsed_prompts() == {"anchor": "query: ", "positive": "passage: "}
+
+
+def test_a_prompt_that_leaves_no_room_for_text_is_refused(tiny_bert_dir, tmp_path) -> None:
+    with pytest.raises(ValueError, match=r"--prompts: the prompt of column 'anchor' takes \d+ tokens, which leaves no "
+                                         r"room for its texts in --max_seq_length 16"):
+        trainer(encoder(tiny_bert_dir), tmp_path, small_dataset("triplets", ROWS),
+                prompts=json.dumps({"anchor": "represent this question for retrieving supporting passages " * 2}))

@@ -16,6 +16,7 @@ from contrasent.losses.matryoshka import Matryoshka
 from contrasent.models.backbone_limits import position_limit
 from contrasent.models.dropout import set_dropout
 from contrasent.models.encoder import SentenceEncoder
+from contrasent.models.prompts import prompt_token_count
 from contrasent.training.arguments import ContrastiveTrainingArguments
 from contrasent.training.distributed import world_size
 from contrasent.training.loss_inputs import (
@@ -108,6 +109,16 @@ def column_prompts(args: ContrastiveTrainingArguments, layout: ColumnLayout) -> 
         raise ValueError(f"--prompts names column(s) {unknown} that are not text columns of the training data; "
                          f"its text columns are {list(layout.text_columns)}")
     return dict(prompts)
+
+
+def check_prompts_fit(prompts: dict[str, str], tokenizer: Any, max_length: int) -> None:
+    """Refuse a prompt that leaves no room for text in ``max_length`` tokens: truncation keeps the prompt
+    and cuts the text, so every text of its column would be trained as the prompt alone."""
+    for column, prompt in prompts.items():
+        tokens = prompt_token_count(tokenizer, prompt)
+        if tokens >= max_length - 1:  # the text's first token and the closing special token need room too
+            raise ValueError(f"--prompts: the prompt of column {column!r} takes {tokens} tokens, which leaves no "
+                             f"room for its texts in --max_seq_length {max_length}")
 
 
 def caches_gradients(args: ContrastiveTrainingArguments) -> bool:

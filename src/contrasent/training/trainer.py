@@ -53,6 +53,7 @@ from contrasent.training.setup import (
     check_batch_has_negatives,
     check_loss_fits_layout,
     check_matryoshka_dims,
+    check_prompts_fit,
     column_prompts,
     freeze_unused_backbone_pooler,
     training_length,
@@ -120,6 +121,7 @@ class ContrastiveTrainer(Trainer):
             data_collator.padding_free = args.padding_free and supports_padding_free(model)
             if args.prompts:
                 data_collator.prompts = column_prompts(args, data_collator.layout)
+                check_prompts_fit(data_collator.prompts, data_collator.tokenizer, data_collator.max_length)
             data_collator.include_prompt = getattr(getattr(model, "config", None), "include_prompt", True)
         freeze_unused_backbone_pooler(model)
         if args.dropout is not None:
