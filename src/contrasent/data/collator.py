@@ -8,12 +8,18 @@ Running the encoder on each chunk and indexing the concatenated outputs with ``r
 embeddings in view-major order (view 0 rows 0..B-1, view 1 rows 0..B-1, ...). Padding per length-sorted
 chunk wastes far less compute than padding every column to the batch's longest text, and transformer
 encoders embed each sequence independently of its neighbours, so the embeddings are the same.
+
+Prompts (``--prompts``) are prepended to each column's texts before tokenizing, as sentence-transformers'
+collator does, so truncation cuts the end of the text, never the prompt. The text ids of the duplicate
+masks stay those of the raw texts, as the ``no_duplicates`` sampler judges them: a text under two prompts
+(``"query: X"``, ``"passage: X"``) is the same text, and using one as a negative of the other would push
+a query away from a passage that says exactly the same.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -23,7 +29,8 @@ from contrasent.data.chunking import token_budget_chunks
 from contrasent.data.columns import ColumnLayout
 from contrasent.data.text_ids import text_ids
 from contrasent.data.truncation import truncated_token_ids
-from contrasent.models.tokenization import chunk_inputs, chunked_inputs, pad_token_id, restore_order
+from contrasent.models.prompts import prompt_token_count
+from contrasent.models.tokenization import chunk_inputs, length_sorted_chunks, pad_token_id, restore_order
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +51,11 @@ class ContrastiveCollator:
         chunk_tokens: instead, chunks of at most this many padded tokens (longest text × texts), at most
             ``chunk_size`` texts each when that is given too
             (:func:`~contrasent.data.chunking.token_budget_chunks`).
+        prompts: the string prepended to each text of a column, by column name (columns not named get none;
+            both views of an unsupervised batch get the column's prompt).
+        include_prompt: the encoder's ``config.include_prompt``; when ``False`` and there are prompts, each
+            chunk also carries ``prompt_lengths`` (n,) int64: the prompt tokens of each of its texts
+            (:func:`~contrasent.models.prompts.prompt_token_count`), which the encoder leaves out of the pooling.
 
     ``__call__`` returns a :class:`~contrasent.data.batch.Batch`: ``class_labels`` when the layout has a
     label column, ``scores`` when it has a score column, ``row_ids`` when rows carry
@@ -56,7 +68,8 @@ class ContrastiveCollator:
 
     def __init__(
         self, tokenizer: Any, layout: ColumnLayout, max_length: int, chunk_size: int | None = None,
-        padding_free: bool = False, chunk_tokens: int | None = None,
+        padding_free: bool = False, chunk_tokens: int | None = None, prompts: Mapping[str, str] | None = None,
+        include_prompt: bool = True,
     ) -> None:
         self.tokenizer = tokenizer
         self.layout = layout
@@ -64,34 +77,45 @@ class ContrastiveCollator:
         self.chunk_size = chunk_size
         self.padding_free = padding_free
         self.chunk_tokens = chunk_tokens
+        self.prompts = dict(prompts or {})
+        self.include_prompt = include_prompt
         self.pad_id = pad_token_id(tokenizer)
         self.warned_truncation = False
 
     def __call__(self, rows: Sequence[dict[str, Any]]) -> Batch:
         columns = [[row[name] for row in rows] for name in self.layout.text_columns]
+        prompts = [self.prompts.get(name, "") for name in self.layout.text_columns]
         if self.layout.mode == "unsupervised":
-            columns = columns * 2  # the same texts twice: dropout makes the two views differ
-        texts = [text for column in columns for text in column]
+            columns, prompts = columns * 2, prompts * 2  # the same texts twice: dropout makes the two views differ
+        texts = [prompt + text for prompt, column in zip(prompts, columns) for text in column]
         token_ids, longer = truncated_token_ids(self.tokenizer, texts, self.max_length)
         if any(longer) and not self.warned_truncation:
             longest = max(len(text) for text, cut in zip(texts, longer) if cut)
             logger.warning("texts longer than max_seq_length=%d tokens are truncated (one in this batch has %d "
                            "characters); this warning is shown once", self.max_length, longest)
             self.warned_truncation = True
+        lengths = [len(ids) for ids in token_ids]
         if self.chunk_tokens is not None:
-            groups = token_budget_chunks([len(ids) for ids in token_ids], self.chunk_tokens, self.chunk_size)
-            chunks = [chunk_inputs([token_ids[i] for i in group], self.pad_id, self.padding_free) for group in groups]
-            restore = restore_order(groups)
+            groups = token_budget_chunks(lengths, self.chunk_tokens, self.chunk_size)
         else:
-            chunk_size = self.chunk_size or (len(texts) if self.padding_free else len(rows))
-            chunks, restore = chunked_inputs(token_ids, chunk_size, self.pad_id, self.padding_free)
+            groups = length_sorted_chunks(lengths, self.chunk_size or (len(texts) if self.padding_free else len(rows)))
+        chunks = [chunk_inputs([token_ids[i] for i in group], self.pad_id, self.padding_free) for group in groups]
+        if any(prompts) and not self.include_prompt:
+            skipped = self._prompt_lengths(prompts, len(rows))
+            for chunk, group in zip(chunks, groups):
+                chunk["prompt_lengths"] = skipped[group]
         return Batch(
-            chunks=chunks, restore=restore, num_views=len(columns),
+            chunks=chunks, restore=restore_order(groups), num_views=len(columns),
             text_ids=torch.stack([text_ids(column) for column in columns]),
             class_labels=self._column(rows, self.layout.label_column, torch.long),
             scores=self._column(rows, self.layout.score_column, torch.float32),
             row_ids=self._column(rows, ROW_ID_COLUMN if ROW_ID_COLUMN in rows[0] else None, torch.long),
         )
+
+    def _prompt_lengths(self, prompts: Sequence[str], rows: int) -> torch.Tensor:
+        """(N,) int64: how many leading tokens of each text, view-major, are its prompt's."""
+        counts = [prompt_token_count(self.tokenizer, prompt) if prompt else 0 for prompt in prompts]
+        return torch.tensor(counts, dtype=torch.long).repeat_interleave(rows)
 
     @staticmethod
     def _column(rows: Sequence[dict[str, Any]], name: str | None, dtype: torch.dtype) -> torch.Tensor | None:

@@ -102,11 +102,3 @@ def restore_order(chunks: Sequence[Sequence[int]]) -> torch.Tensor:
     restore[order] = torch.arange(order.numel())
     return restore
 
-
-def chunked_inputs(
-    token_ids: Sequence[Sequence[int]], chunk_size: int, pad_id: int, padding_free: bool = False
-) -> tuple[list[dict[str, torch.Tensor]], torch.Tensor]:
-    """Token id lists -> (encoder inputs of each length-sorted chunk, shortest first; ``restore``)."""
-    chunks = length_sorted_chunks([len(ids) for ids in token_ids], chunk_size)
-    inputs = [chunk_inputs([token_ids[i] for i in chunk], pad_id, padding_free) for chunk in chunks]
-    return inputs, restore_order(chunks)

@@ -61,6 +61,12 @@ class ContrastiveTrainingArguments(TrainingArguments):
       (its paper's Table 1 varies it: 0.1 is best for BERT, 0 collapses the two views into one); set on
       every dropout of the model and in its saved configuration (:mod:`contrasent.models.dropout`).
       ``None`` (default) keeps the model's own (BERT and all-MiniLM-L6-v2: 0.1).
+    * ``prompts``: strings prepended to the texts of each column before tokenizing, as
+      sentence-transformers' trainer does: a JSON object of column names to prompts
+      (``'{"anchor": "query: ", "positive": "passage: "}'``; a column it leaves out gets none) or, when the
+      value does not start with ``{``, one prompt for every text column. Truncation cuts the end of the
+      text, never the prompt; with the model's ``include_prompt=False`` the prompt's tokens are left out
+      of the pooling, as in ``encode``. ``None`` (default) = no prompts. From Python, a dict works too.
 
     Every numeric argument is checked when the arguments are parsed
     (:mod:`contrasent.training.argument_checks`): a value that cannot be right raises a ``ValueError``
@@ -108,6 +114,10 @@ class ContrastiveTrainingArguments(TrainingArguments):
         "help": "Matryoshka: the weight of each --matryoshka_dims term, in the same order (default: all 1)."})
     dropout: float | None = field(default=None, metadata={
         "help": "Hidden and attention dropout of the backbone while training, in [0, 1) (default: the model's own)."})
+    prompts: str | None = field(default=None, metadata={
+        "help": "Prompts prepended to each column's texts: a JSON object of column names to prompts, e.g. "
+                "'{\"anchor\": \"query: \", \"positive\": \"passage: \"}', or one prompt for every column "
+                "(default: none)."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Kept False: the collator reads raw text."})
     # The same AdamW update in one fused kernel: on CPU the default per-tensor loop spends ~3x longer per step.
     optim: str = field(default="adamw_torch_fused", metadata={"help": "Optimizer (transformers' names)."})
@@ -118,6 +128,7 @@ class ContrastiveTrainingArguments(TrainingArguments):
             raise ValueError(f"--batch_sampler must be one of {', '.join(BATCH_SAMPLERS)}, got {self.batch_sampler!r}")
         check_training_arguments(self)
         self.parsed_loss_kwargs()  # fail at parse time, not at step 1
+        self.parsed_prompts()
         super().__post_init__()
 
     def parsed_loss_kwargs(self) -> dict[str, Any]:
@@ -133,3 +144,31 @@ class ContrastiveTrainingArguments(TrainingArguments):
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"--loss_kwargs: {name!r} must be a finite number, got {value}")
         return values
+
+    def parsed_prompts(self) -> dict[str, str] | str | None:
+        """``prompts`` read: a dict of column names to prompts, one prompt (a string) for every text column,
+        or ``None`` for none (also for ``""``). Which columns exist is checked with the data
+        (:func:`contrasent.training.setup.column_prompts`).
+
+        Raises:
+            ValueError: a value starting with ``{`` that is not a JSON object, or a prompt that is not a string
+                (the flag and the column are named).
+        """
+        prompts = self.prompts
+        if not prompts:
+            return None
+        if isinstance(prompts, str):
+            if not prompts.lstrip().startswith("{"):
+                return prompts  # as sentence-transformers: a value that is no JSON object is one prompt for all
+            try:
+                prompts = json.loads(prompts)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"--prompts must be a JSON object of column names to prompts, or one prompt, "
+                                 f"got {self.prompts!r} ({error.msg})") from None
+        if not isinstance(prompts, dict):  # a wrong value, not an argument of the wrong type
+            raise ValueError(f"--prompts must be a JSON object of column names to prompts, or one prompt, "  # noqa: TRY004
+                             f"got {prompts!r}")
+        for column, prompt in prompts.items():
+            if not isinstance(prompt, str):  # a wrong JSON value, as above
+                raise ValueError(f"--prompts: the prompt of column {column!r} must be a string, got {prompt!r}")  # noqa: TRY004
+        return prompts

@@ -1,5 +1,5 @@
 """What the trainer builds from its arguments and data before training: the loss (checked against the data
-layout), the step, the batch sampler; and the setup errors it refuses to start with."""
+layout), the step, the batch sampler, each text column's prompt; and the setup errors it refuses to start with."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from contrasent.losses.matryoshka import Matryoshka
 from contrasent.models.backbone_limits import position_limit
 from contrasent.models.dropout import set_dropout
 from contrasent.models.encoder import SentenceEncoder
+from contrasent.models.prompts import prompt_token_count
 from contrasent.training.arguments import ContrastiveTrainingArguments
 from contrasent.training.distributed import world_size
 from contrasent.training.loss_inputs import (
@@ -90,6 +91,34 @@ def check_optional_inputs(loss: nn.Module) -> None:
     if declared and loss.input_format != CANDIDATE_FORMAT:
         raise ValueError(f"loss {type(loss).__name__} declares {sorted(declared)}, which the step builds for "
                          f"{CANDIDATE_FORMAT!r} losses only; it takes {loss.input_format!r} inputs")
+
+
+def column_prompts(args: ContrastiveTrainingArguments, layout: ColumnLayout) -> dict[str, str]:
+    """The prompt of each text column that ``args.prompts`` gives one (one prompt: every text column).
+
+    Raises:
+        ValueError: ``--prompts`` names a column that is not one of the data's text columns (they are listed).
+    """
+    prompts = args.parsed_prompts()
+    if prompts is None:
+        return {}
+    if isinstance(prompts, str):
+        return dict.fromkeys(layout.text_columns, prompts)
+    unknown = [column for column in prompts if column not in layout.text_columns]
+    if unknown:
+        raise ValueError(f"--prompts names column(s) {unknown} that are not text columns of the training data; "
+                         f"its text columns are {list(layout.text_columns)}")
+    return dict(prompts)
+
+
+def check_prompts_fit(prompts: dict[str, str], tokenizer: Any, max_length: int) -> None:
+    """Refuse a prompt that leaves no room for text in ``max_length`` tokens: truncation keeps the prompt
+    and cuts the text, so every text of its column would be trained as the prompt alone."""
+    for column, prompt in prompts.items():
+        tokens = prompt_token_count(tokenizer, prompt)
+        if tokens >= max_length - 1:  # the text's first token and the closing special token need room too
+            raise ValueError(f"--prompts: the prompt of column {column!r} takes {tokens} tokens, which leaves no "
+                             f"room for its texts in --max_seq_length {max_length}")
 
 
 def caches_gradients(args: ContrastiveTrainingArguments) -> bool:

@@ -53,6 +53,8 @@ from contrasent.training.setup import (
     check_batch_has_negatives,
     check_loss_fits_layout,
     check_matryoshka_dims,
+    check_prompts_fit,
+    column_prompts,
     freeze_unused_backbone_pooler,
     training_length,
 )
@@ -69,7 +71,8 @@ class ContrastiveTrainer(Trainer):
         model: the encoder to train.
         args: :class:`ContrastiveTrainingArguments`.
         train_dataset: a ``datasets.Dataset`` whose columns choose the mode (see
-            :mod:`contrasent.data.columns`); every text is checked before training starts.
+            :mod:`contrasent.data.columns`); every text is checked before training starts, and the columns
+            ``args.prompts`` names against its text columns (:func:`~contrasent.training.setup.column_prompts`).
         loss: a loss module from :mod:`contrasent.losses`; default built from ``args``.
         evaluator: ``evaluator(encoder) -> {name: value}`` run at each evaluation (e.g. STS-B dev
             Spearman); its names, prefixed with ``eval_``, are what ``metric_for_best_model`` refers to.
@@ -116,6 +119,10 @@ class ContrastiveTrainer(Trainer):
             if args.mini_batch_tokens is not None:
                 data_collator.chunk_tokens = args.mini_batch_tokens
             data_collator.padding_free = args.padding_free and supports_padding_free(model)
+            if args.prompts:
+                data_collator.prompts = column_prompts(args, data_collator.layout)
+                check_prompts_fit(data_collator.prompts, data_collator.tokenizer, data_collator.max_length)
+            data_collator.include_prompt = getattr(getattr(model, "config", None), "include_prompt", True)
         freeze_unused_backbone_pooler(model)
         if args.dropout is not None:
             apply_dropout(model, args.dropout)
