@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from contrasent.search.mining import mine_hard_negatives
+from contrasent.search.topk import l2_normalize
 
 
 class LookupModel:
@@ -41,10 +42,13 @@ class RecordingModel:
 
 
 def oracle_ranking(embeddings, anchor, corpus, excluded):
-    """Corpus texts ranked by cosine similarity to ``anchor``, ``excluded`` removed: [(text, score)]."""
+    """Corpus texts ranked by cosine similarity to ``anchor``, ``excluded`` removed: [(text, score)].
+
+    Rows are normalised in float32 as mining normalises them (one ``l2_normalize``), then scored in float64
+    as mining rescores: normalising in float64 instead differs by up to ~1e-7, which could swap a near-tie
+    on another CPU's embeddings and fail the strict order checks below."""
     def unit(text):
-        v = np.asarray(embeddings[text], dtype=np.float64)
-        return v / np.linalg.norm(v)
+        return l2_normalize(np.asarray(embeddings[text], dtype=np.float32)[None])[0].astype(np.float64)
 
     distinct = dict.fromkeys(corpus)  # mining merges duplicate corpus texts
     scored = [(text, float(unit(anchor) @ unit(text)), i) for i, text in enumerate(distinct) if text not in excluded]
