@@ -118,8 +118,12 @@ def test_impossible_layouts(columns, message) -> None:
     [
         ({"text": ["ok", None]}, r"train.csv\[1\], column 'text': expected a string, got NoneType"),
         ({"text": ["ok", "   "]}, r"train.csv\[1\], column 'text': empty or whitespace-only text"),
-        ({"anchor": ["a"], "positive": ["b"], "negative_1": [None]},
-         r"train.csv\[0\], column 'negative_1': expected a string, got NoneType \(None\); mine_hard_negatives leaves None"),
+        ({"anchor": ["a", None], "positive": ["b", "c"], "negative_1": [None, "d"]},
+         r"train.csv\[1\], column 'anchor': expected a string, got NoneType"),
+        ({"anchor": ["a", "b"], "positive": ["c", None], "negative_1": ["d", None]},
+         r"train.csv\[1\], column 'positive': expected a string, got NoneType"),
+        ({"anchor": ["a", "b"], "positive": ["c", "d"], "negative_1": [None, " "]},
+         r"train.csv\[1\], column 'negative_1': empty or whitespace-only text"),
         ({"text": ["a", "b"], "label": [1, 2.5]}, r"train.csv\[1\], column 'label': expected an integer label, got float"),
         ({"s1": ["a"], "s2": ["b"], "label": [2]}, r"train.csv\[0\], column 'label': expected 1 \(similar\) or 0"),
         ({"s1": ["a"], "s2": ["b"], "score": [float("nan")]}, r"train.csv\[0\], column 'score': expected a finite number"),
@@ -132,3 +136,14 @@ def test_validation_names_row_and_column(rows, message) -> None:
     dataset = datasets.Dataset.from_dict(rows)
     with pytest.raises((TypeError, ValueError), match=message):
         validate_training_data(dataset, infer_layout(dataset.column_names), source="train.csv")
+
+
+def test_hard_negative_columns_may_lack_texts() -> None:
+    """Rows short of mined negatives (None) train with the negatives they have; a row may have none."""
+    import datasets
+
+    dataset = datasets.Dataset.from_dict({
+        "anchor": ["a", "b", "c"], "positive": ["d", "e", "f"],
+        "negative_1": ["g", None, None], "negative_2": ["h", "i", None],
+    })
+    validate_training_data(dataset, infer_layout(dataset.column_names), source="train.csv")

@@ -16,6 +16,7 @@ from torch import nn
 
 from contrasent.data.batch import Batch
 from contrasent.losses import InfoNCE, Matryoshka, SupCon
+from contrasent.training import ContrastiveStep
 from contrasent.training.distributed import (
     all_gather_no_grad,
     all_gather_with_grad,
@@ -102,6 +103,26 @@ def gathered_step(inputs, rows: slice) -> dict[str, torch.Tensor]:
             "scores": global_batch.scores, "row_ids": global_batch.row_ids, "grad": views.grad}
 
 
+# Rows short of hard negatives: rank 0's rows (0-2) have all theirs, so it sends no validity mask of its own.
+SHORT_VALID = torch.tensor([[True, True]] * 3 + [[False, True], [False, False]])
+
+
+def short_rows_step(model: nn.Module, inputs, rows: slice) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The step's InfoNCE loss (gathered under a process group) on ``rows`` with the hard negatives of
+    :data:`SHORT_VALID` missing, and the parameter gradients."""
+    model.zero_grad()
+    valid, negatives = SHORT_VALID[rows], inputs["negatives"][rows]
+    texts = [inputs["anchors"][rows], inputs["positives"][rows], *(negatives[valid[:, m], m] for m in range(K))]
+    embeddings = model(torch.cat(texts))  # the texts present only, view-major
+    ids = torch.arange(2 + K)[:, None] * 100 + torch.arange(sum(SIZES))[rows]
+    batch = Batch(chunks=[], restore=torch.arange(embeddings.shape[0]), num_views=2 + K, text_ids=ids,
+                  negative_valid=None if bool(valid.all()) else valid)
+    step = ContrastiveStep(InfoNCE(temperature=TAU), gather=world_size() > 1)
+    loss = step.loss_from_embeddings(embeddings, batch, training=False)
+    loss.backward()
+    return loss.detach(), [param.grad.detach().clone() for param in model.parameters()]
+
+
 def worker(rank_: int, init_file: str, out_dir: str) -> None:
     # A bounded timeout: a collective that cannot complete fails the test instead of hanging the suite.
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank_, world_size=len(SIZES),
@@ -112,6 +133,7 @@ def worker(rank_: int, init_file: str, out_dir: str) -> None:
         start = sum(SIZES[:rank_])
         results = losses_and_grads(model, inputs, slice(start, start + SIZES[rank_]))
         results["step"] = gathered_step(inputs, slice(start, start + SIZES[rank_]))
+        results["short"] = short_rows_step(model, inputs, slice(start, start + SIZES[rank_]))
         results["ids"] = all_gather_no_grad(torch.arange(SIZES[rank_]) + 10 * rank_)
         results["gathered"] = all_gather_with_grad(inputs["anchors"][start : start + SIZES[rank_]])
         results["world"] = (world_size(), rank())
@@ -148,6 +170,17 @@ def test_two_processes_match_one_process_on_the_concatenated_batch(two_process_r
         torch.testing.assert_close(loss, ref_loss, rtol=0, atol=1e-6)
         for grad, ref_grad in zip(grads, ref_grads):
             torch.testing.assert_close(grad, ref_grad, rtol=0, atol=1e-6, msg=f"rank {r}, {scenario}")
+
+
+def test_rows_short_of_negatives_gather_to_the_one_process_loss(two_process_results):
+    """The validity mask travels with the embeddings (from a rank that has none of its own too)."""
+    inputs = make_inputs()
+    ref_loss, ref_grads = short_rows_step(make_model(inputs), inputs, slice(None))
+    for r, results in enumerate(two_process_results):
+        loss, grads = results["short"]
+        torch.testing.assert_close(loss, ref_loss, rtol=0, atol=1e-6)
+        for grad, ref_grad in zip(grads, ref_grads):
+            torch.testing.assert_close(grad, ref_grad, rtol=0, atol=1e-6, msg=f"rank {r}")
 
 
 def test_gather_concatenates_in_rank_order_with_unequal_sizes(two_process_results):

@@ -54,7 +54,7 @@ def step(trainer_: ContrastiveTrainer, accumulation: int) -> tuple[torch.Tensor,
 
 @pytest.mark.parametrize(("kind", "chunk_size", "accumulation"), [
     ("triplets", 1, 1), ("triplets", 3, 1), ("triplets", 3 * ROWS, 1), ("triplets", 3, 2),
-    ("labels", 1, 1), ("labels", 3, 1), ("labels", ROWS, 1),
+    ("labels", 1, 1), ("labels", 3, 1), ("labels", ROWS, 1), ("short", 1, 1), ("short", 3, 2),
 ])
 def test_cached_step_matches_the_uncached_step(tiny_bert_dir, tmp_path, monkeypatch, kind, chunk_size, accumulation):
     check_cached_matches_uncached(tiny_bert_dir, tmp_path, monkeypatch, kind, chunk_size, accumulation)

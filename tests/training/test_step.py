@@ -55,7 +55,8 @@ def plain_loop_weights(tiny_bert_dir, data: datasets.Dataset, loss_name: str, mi
 
 
 @pytest.mark.parametrize(("kind", "loss_name", "mini_batch_size"), [
-    ("triplets", "infonce", None), ("labels", "supcon", None), ("triplets", "infonce", 5),
+    ("triplets", "infonce", None), ("labels", "supcon", None), ("triplets", "infonce", 5), ("short", "infonce", None),
+    ("short", "infonce", 5),
 ])
 def test_plain_loop_makes_the_trainers_updates(tiny_bert_dir, tmp_path, kind, loss_name, mini_batch_size):
     data = small_dataset(kind, ROWS)

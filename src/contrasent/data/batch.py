@@ -3,6 +3,10 @@
 A batch of B dataset rows with V views (text columns; two dropout views of one text in unsupervised
 mode) holds N = V·B texts. They are encoded in length-sorted ``chunks`` (one forward pass each);
 ``cat(chunk embeddings)[restore]`` lists them view-major: view 0 of rows 0..B-1, then view 1, ...
+
+A row short of hard negatives (``None`` in a negative column, as mining leaves it) has no text in those
+slots: ``negative_valid`` marks them, the chunks hold only the texts that exist, and ``restore`` lists
+those, view-major, skipping the missing slots (:meth:`Batch.present` says which they are).
 """
 
 from __future__ import annotations
@@ -14,6 +18,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+# The text id of a missing hard negative. Its candidate column is always masked and never enqueued, so it
+# cannot hide a real text even if a text's hash were equal to it.
+MISSING_TEXT_ID = 0
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -23,7 +31,8 @@ class Batch:
         chunks: encoder inputs, one dict per forward pass (``model(**chunk)``): padded ``input_ids`` /
             ``attention_mask`` (n, T) int64, or padding-free ``input_ids`` (1, Σ L_i) and
             ``sequence_lengths`` (n,); texts sorted by token count.
-        restore: (N,) int64: ``cat(chunk outputs)[restore]`` is in view-major order.
+        restore: (n,) int64: ``cat(chunk outputs)[restore]`` is in view-major order; n = N less the
+            missing hard negatives.
         num_views: V.
         text_ids: (V, B) int64 stable ids of the texts (:mod:`contrasent.data.text_ids`), for
             duplicate (false-negative) masks.
@@ -31,6 +40,8 @@ class Batch:
             label column.
         scores: (B,) float32 similarity scores; ``None`` without a score column.
         row_ids: (B,) int64 dataset row numbers, to name the rows of a failing step; ``None`` if unknown.
+        negative_valid: (B, k) bool, k = V − 2: False where row i has no text for hard negative j (the
+            slot's text id is :data:`MISSING_TEXT_ID`); ``None`` when every text is present.
 
     ``len(batch)`` is B. ``name in batch`` says whether a field of that name holds a value: this is how
     ``transformers.Trainer`` probes a batch (``"labels"`` before counting label tokens, ``"input_ids"``
@@ -44,12 +55,20 @@ class Batch:
     class_labels: Tensor | None = None
     scores: Tensor | None = None
     row_ids: Tensor | None = None
+    negative_valid: Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.text_ids.shape[1])
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name in self.__dataclass_fields__ and getattr(self, name) is not None
+
+    def present(self) -> Tensor | None:
+        """(V, B) bool: which texts exist (anchors and positives always do); ``None`` when all do."""
+        if self.negative_valid is None:
+            return None
+        always = torch.ones(2, len(self), dtype=torch.bool, device=self.negative_valid.device)
+        return torch.cat([always, self.negative_valid.T])
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
         """A copy with every tensor on ``device`` (what accelerate's ``send_to_device`` calls)."""
@@ -67,5 +86,5 @@ class Batch:
             self,
             chunks=[{name: apply(tensor) for name, tensor in chunk.items()} for chunk in self.chunks],
             restore=apply(self.restore), text_ids=apply(self.text_ids), class_labels=apply(self.class_labels),
-            scores=apply(self.scores), row_ids=apply(self.row_ids),
+            scores=apply(self.scores), row_ids=apply(self.row_ids), negative_valid=apply(self.negative_valid),
         )

@@ -14,6 +14,12 @@ collator does, so truncation cuts the end of the text, never the prompt. The tex
 masks stay those of the raw texts, as the ``no_duplicates`` sampler judges them: a text under two prompts
 (``"query: X"``, ``"passage: X"``) is the same text, and using one as a negative of the other would push
 a query away from a passage that says exactly the same.
+
+A row short of hard negatives (``None`` in a negative column, as
+:func:`~contrasent.search.mining.mine_hard_negatives` leaves it) has nothing to encode there: only the
+texts present are tokenized and chunked, ``restore`` lists them skipping the missing slots, and
+``Batch.negative_valid`` (B, k) marks which slots hold a text; the step puts zeros in the others and
+leaves them out of the loss (:mod:`contrasent.training.step`).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from typing import Any
 
 import torch
 
-from contrasent.data.batch import Batch
+from contrasent.data.batch import MISSING_TEXT_ID, Batch
 from contrasent.data.chunking import token_budget_chunks
 from contrasent.data.columns import ColumnLayout
 from contrasent.data.text_ids import text_ids
@@ -59,7 +65,8 @@ class ContrastiveCollator:
 
     ``__call__`` returns a :class:`~contrasent.data.batch.Batch`: ``class_labels`` when the layout has a
     label column, ``scores`` when it has a score column, ``row_ids`` when rows carry
-    :data:`ROW_ID_COLUMN` (the trainer adds it, to name rows in errors).
+    :data:`ROW_ID_COLUMN` (the trainer adds it, to name rows in errors), ``negative_valid`` when a hard
+    negative (view 2..) is ``None`` (validation lets ``None`` through in hard-negative columns only).
 
     Texts longer than ``max_length`` tokens are truncated; the first batch that holds one logs a warning.
     The tokenizer sees only a prefix of each text (:mod:`contrasent.data.truncation`), so a huge text
@@ -87,7 +94,12 @@ class ContrastiveCollator:
         prompts = [self.prompts.get(name, "") for name in self.layout.text_columns]
         if self.layout.mode == "unsupervised":
             columns, prompts = columns * 2, prompts * 2  # the same texts twice: dropout makes the two views differ
-        texts = [prompt + text for prompt, column in zip(prompts, columns) for text in column]
+        present = torch.tensor([[text is not None for text in column] for column in columns])  # (V, B)
+        if not bool(present[:2].all()):
+            view = int((~present[:2]).any(dim=1).nonzero()[0])
+            raise ValueError(f"column {self.layout.text_columns[view % len(self.layout.text_columns)]!r} holds "
+                             "None; only hard-negative columns (views 2..) may lack a text")
+        texts = [prompt + text for prompt, column in zip(prompts, columns) for text in column if text is not None]
         token_ids, longer = truncated_token_ids(self.tokenizer, texts, self.max_length)
         if any(longer) and not self.warned_truncation:
             longest = max(len(text) for text, cut in zip(texts, longer) if cut)
@@ -101,15 +113,16 @@ class ContrastiveCollator:
             groups = length_sorted_chunks(lengths, self.chunk_size or (len(texts) if self.padding_free else len(rows)))
         chunks = [chunk_inputs([token_ids[i] for i in group], self.pad_id, self.padding_free) for group in groups]
         if any(prompts) and not self.include_prompt:
-            skipped = self._prompt_lengths(prompts, len(rows))
+            skipped = self._prompt_lengths(prompts, len(rows))[present.flatten()]
             for chunk, group in zip(chunks, groups):
                 chunk["prompt_lengths"] = skipped[group]
         return Batch(
             chunks=chunks, restore=restore_order(groups), num_views=len(columns),
-            text_ids=torch.stack([text_ids(column) for column in columns]),
+            text_ids=torch.stack([_column_ids(column) for column in columns]),
             class_labels=self._column(rows, self.layout.label_column, torch.long),
             scores=self._column(rows, self.layout.score_column, torch.float32),
             row_ids=self._column(rows, ROW_ID_COLUMN if ROW_ID_COLUMN in rows[0] else None, torch.long),
+            negative_valid=None if bool(present.all()) else present[2:].T.contiguous(),
         )
 
     def _prompt_lengths(self, prompts: Sequence[str], rows: int) -> torch.Tensor:
@@ -120,3 +133,10 @@ class ContrastiveCollator:
     @staticmethod
     def _column(rows: Sequence[dict[str, Any]], name: str | None, dtype: torch.dtype) -> torch.Tensor | None:
         return None if name is None else torch.tensor([row[name] for row in rows], dtype=dtype)
+
+
+def _column_ids(texts: Sequence[str | None]) -> torch.Tensor:
+    """(B,) int64 text ids of a column; a missing text (``None``) gets :data:`MISSING_TEXT_ID`."""
+    ids = text_ids(text if text is not None else "" for text in texts)
+    ids[torch.tensor([text is None for text in texts])] = MISSING_TEXT_ID
+    return ids

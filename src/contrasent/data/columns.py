@@ -73,6 +73,14 @@ class ColumnLayout:
         """Embeddings per row: two dropout views of the one text in ``unsupervised`` mode."""
         return 2 if self.mode == "unsupervised" else len(self.text_columns)
 
+    @property
+    def hard_negative_columns(self) -> tuple[str, ...]:
+        """The ``pairs`` columns named as hard negatives (``negative``, ``negative_1`` ...): the only text
+        columns that may hold ``None`` (a row short of mined negatives)."""
+        if self.mode != "pairs":
+            return ()
+        return tuple(name for name in self.text_columns[2:] if NEGATIVE_COLUMN.match(name))
+
 
 def infer_layout(columns: Sequence[str], source: str = "training data") -> ColumnLayout:
     """Decide the training mode from column names (see the module docstring).

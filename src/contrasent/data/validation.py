@@ -23,7 +23,10 @@ def validate_training_data(
     """Raise on values that would silently train on garbage.
 
     Text columns must hold texts (not numbers, ids or labels: :mod:`contrasent.data.column_checks`), each
-    a non-empty string; label columns integers (integral floats pass: Arrow stores a column as float as
+    a non-empty string, except that hard-negative columns (``negative``, ``negative_1`` ... of ``pairs``
+    data) may hold ``None``: a row that :func:`~contrasent.search.mining.mine_hard_negatives` left short of
+    negatives trains with those it has, plus the in-batch negatives (the step leaves the missing ones out of
+    the loss, :mod:`contrasent.training.step`); label columns integers (integral floats pass: Arrow stores a column as float as
     soon as one value is; 0/1 for ``pair_labels``); score columns finite numbers. The rows must not all be
     the same, nor all labels or all scores: the loss would be 0, or pull every text together.
 
@@ -39,7 +42,7 @@ def validate_training_data(
     rows = row_source(dataset, source)
     check_text_columns(dataset, layout, rows.name)
     for column in layout.text_columns:
-        _check_texts(dataset[column], column, rows)
+        _check_texts(dataset[column], column, rows, may_be_missing=column in layout.hard_negative_columns)
     if layout.label_column is not None:
         _check_labels(dataset[layout.label_column], layout, rows)
     if layout.score_column is not None:
@@ -47,14 +50,14 @@ def validate_training_data(
     _check_rows_differ(dataset, layout, rows)
 
 
-def _check_texts(texts: list[Any], column: str, rows: RowSource) -> None:
+def _check_texts(texts: list[Any], column: str, rows: RowSource, may_be_missing: bool = False) -> None:
+    """Every value a non-blank string; ``None`` too when ``may_be_missing`` (a hard negative a row lacks)."""
     for row, text in enumerate(texts):
+        if text is None and may_be_missing:
+            continue
         if not isinstance(text, str):
             close = difflib.get_close_matches(column, LABEL_COLUMNS + SCORE_COLUMNS, n=1)
             hint = f"; if it holds labels or scores, name it {close[0]!r}" if close and text is not None else ""
-            if text is None and column.startswith("negative"):
-                hint = ("; mine_hard_negatives leaves None where too few negatives qualify: widen its range or "
-                        f"margins, or drop those rows (dataset.filter(lambda row: row[{column!r}] is not None))")
             raise TypeError(f"{rows.row(row)}, column {column!r}: expected a string, got "
                             f"{type(text).__name__} ({text!r}){hint}")
         if not text.strip():

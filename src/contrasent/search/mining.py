@@ -13,8 +13,10 @@ score s qualifies for a row whose positive scores :math:`s^+` when
 Rows with fewer than k qualifying texts in the range are **filled** from further down the ranking
 (ranks ≥ max_rank, best first, the margin rules still applying); if even the whole corpus has too few,
 the row is kept with ``None`` in its missing ``negative_j`` columns (counted as *short*): nothing is
-dropped. :class:`~contrasent.ContrastiveTrainer` refuses a ``None`` text with an error naming its row
-and column, so that the caller decides: widen the range or margins, or filter those rows out
+dropped. :class:`~contrasent.ContrastiveTrainer` trains such a row with the negatives it has, plus the
+in-batch negatives: the missing ones are not encoded and are masked out of the loss (InfoNCE; a loss
+that cannot mask them is refused, naming the column). To train only on full rows instead, widen the
+range or margins, or filter the short rows out
 (``dataset.filter(lambda row: row["negative_k"] is not None)``).
 
 ``output_format="n-tuple"`` (default) adds the columns ``negative_1 … negative_k`` to each row;

@@ -156,14 +156,23 @@ def gather_step(views: Tensor, batch: Batch) -> tuple[Tensor, Batch]:
     """Gather one training step's (V, B_r, d) view embeddings and per-row inputs into the global batch.
 
     The views are gathered with gradients (rows in rank order: (V, Σ B_r, d)); ``text_ids`` (V, B_r),
-    ``class_labels`` (B_r,) and ``scores`` (B_r,), when present, without. Returns the global views and a
-    copy of ``batch`` with those fields replaced by their global versions (its token ``chunks``,
-    ``restore`` and ``row_ids`` stay this rank's).
+    ``class_labels`` (B_r,), ``scores`` (B_r,) and, with hard negatives (V > 2), ``negative_valid``
+    (B_r, V − 2), without. Returns the global views and a copy of ``batch`` with those fields replaced by
+    their global versions (its token ``chunks``, ``restore`` and ``row_ids`` stay this rank's).
+
+    Every rank must make the same collectives: a rank whose rows all have their hard negatives (no
+    ``negative_valid``) sends all-True, so the global batch has ``negative_valid`` whenever V > 2.
     """
+    negative_valid = batch.negative_valid
+    if negative_valid is None and views.shape[0] > 2:
+        negative_valid = torch.ones(views.shape[1], views.shape[0] - 2, dtype=torch.bool, device=views.device)
     gathered = gather_batch(
         {"views": views.transpose(0, 1)},  # rows first: gather along dim 0
-        {"text_ids": batch.text_ids.T, "class_labels": batch.class_labels, "scores": batch.scores},
+        {"text_ids": batch.text_ids.T, "class_labels": batch.class_labels, "scores": batch.scores,
+         # as uint8: not every backend gathers bool tensors
+         "negative_valid": None if negative_valid is None else negative_valid.to(views.device, torch.uint8)},
     )
+    valid = gathered["negative_valid"]
     global_batch = replace(batch, text_ids=gathered["text_ids"].T, class_labels=gathered["class_labels"],
-                           scores=gathered["scores"])
+                           scores=gathered["scores"], negative_valid=None if valid is None else valid.bool())
     return gathered["views"].transpose(0, 1), global_batch

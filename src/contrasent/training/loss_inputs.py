@@ -7,6 +7,11 @@ the first text column, ...) and the batch's labels or scores into the positional
 ``optional_inputs`` says which of :data:`CANDIDATE_INPUTS` it accepts, which :func:`candidate_inputs`
 builds. Nothing here names a loss class: a new loss with one of these formats trains unchanged, and a new
 format is one function added to :data:`ARRANGE`.
+
+Rows short of hard negatives (``Batch.negative_valid``): the step hands the loss zeros in the missing
+slots, so the shapes stay (B, k, d), and :func:`candidate_inputs` masks their candidate columns for every
+row (a row's hard negatives are every other row's in-batch negatives too). A loss that takes the
+negatives but no ``mask`` cannot leave them out: :func:`check_missing_negatives` refuses it.
 """
 
 from __future__ import annotations
@@ -108,19 +113,59 @@ class FalseNegativeMasking:
     relative_margin: float | None = None
 
 
+def has_missing_negatives(negative_valid: Tensor | None) -> bool:
+    """Whether a (B, k) ``Batch.negative_valid`` marks any hard negative as missing."""
+    return negative_valid is not None and not bool(negative_valid.all())
+
+
+def leaves_out_missing_negatives(loss: nn.Module) -> bool:
+    """Whether ``loss`` can train on rows short of hard negatives: it uses views 0 and 1 only, or it takes
+    the candidates' ``mask`` that leaves the missing ones out. (Only ``pairs`` data, which has no label
+    column, can lack a hard negative, so the other formats would all use them.)"""
+    input_format = getattr(loss, "input_format", None)
+    return input_format == "views" or (input_format == CANDIDATE_FORMAT and "mask" in optional_inputs(loss))
+
+
+def check_missing_negatives(loss: nn.Module, batch: Batch) -> None:
+    """Refuse a batch short of hard negatives for a loss that takes them but cannot mask them out.
+
+    Raises:
+        ValueError: naming the hard-negative column (1-based among the negatives) and its rows lacking a text.
+    """
+    if not has_missing_negatives(batch.negative_valid) or leaves_out_missing_negatives(loss):
+        return
+    short = (~batch.negative_valid).sum(dim=0)
+    column = int(short.nonzero()[0])
+    raise ValueError(f"hard-negative column {column + 1} has no text in {int(short[column])} of {len(batch)} rows "
+                     f"of this batch; loss {type(loss).__name__} takes hard negatives but no mask to leave the "
+                     "missing ones out: use a loss that does (InfoNCE) or drop the rows short of negatives")
+
+
+def missing_negative_mask(negative_valid: Tensor) -> Tensor:
+    """(B, B + B·k) bool: True at every row's column of a missing hard negative, in InfoNCE's candidate
+    order (B positives, then the hard negatives row by row): a missing negative of row j is no candidate of
+    any row."""
+    missing = ~negative_valid.flatten()
+    positives = torch.zeros(negative_valid.shape[0], dtype=torch.bool, device=negative_valid.device)
+    return torch.cat([positives, missing]).expand(negative_valid.shape[0], -1)
+
+
 def candidate_inputs(
     loss: nn.Module,
     views: Tensor,
     text_ids: Tensor,
     masking: FalseNegativeMasking,
     queue: NegativeQueue | None = None,
+    negative_valid: Tensor | None = None,
 ) -> dict[str, Tensor]:
     """The ``mask`` and ``extra_candidates`` keyword inputs, for the ones ``loss`` accepts.
 
-    ``views``: (V, B, d) of an ``anchor_positive`` loss; ``text_ids``: (V, B). ``extra_candidates`` is the
-    queue's (Q, d) embeddings when it holds any. ``mask`` is (B, B + B·(V−2) + Q) in the candidate order
+    ``views``: (V, B, d) of an ``anchor_positive`` loss; ``text_ids``: (V, B); ``negative_valid``: (B, V−2)
+    bool, False at missing hard negatives (``Batch.negative_valid``). ``extra_candidates`` is the queue's
+    (Q, d) embeddings when it holds any. ``mask`` is (B, B + B·(V−2) + Q) in the candidate order
     positives, hard negatives row by row, queue: duplicates by text id and/or candidates scoring too close
-    to the positive, and queued copies of the row's anchor or positive (with ``duplicates`` on).
+    to the positive, queued copies of the row's anchor or positive (with ``duplicates`` on), and the
+    missing hard negatives (always).
     """
     accepted = optional_inputs(loss)
     inputs: dict[str, Tensor] = {}
@@ -139,6 +184,9 @@ def candidate_inputs(
             similarity=getattr(loss, "similarity", "cosine"),
         )
         mask = suspects if mask is None else mask | suspects
+    if has_missing_negatives(negative_valid):
+        missing = missing_negative_mask(negative_valid.to(views.device))
+        mask = missing if mask is None else mask | missing
     if queued and mask is not None:
         queue_ids = queue.ids.to(mask.device)
         duplicates = (queue_ids[None, :] == text_ids[0][:, None]) | (queue_ids[None, :] == text_ids[1][:, None])

@@ -106,6 +106,6 @@ class MomentumEncoder(nn.Module):
 
     @torch.no_grad()
     def forward(self, batch: Batch) -> Tensor:
-        """(N, d) embeddings of every text of ``batch``, in view-major order."""
+        """(n, d) embeddings of every text present in ``batch``, in view-major order (no missing hard negative)."""
         self.encoder.eval()
         return torch.cat([self.encoder(**chunk) for chunk in batch.chunks])[batch.restore]

@@ -23,6 +23,7 @@ from contrasent.training.loss_inputs import (
     CANDIDATE_FORMAT,
     CANDIDATE_INPUTS,
     FalseNegativeMasking,
+    leaves_out_missing_negatives,
     optional_inputs,
 )
 from contrasent.training.queue import MomentumEncoder, NegativeQueue
@@ -79,6 +80,26 @@ def check_loss_fits_layout(loss: nn.Module, layout: ColumnLayout) -> None:
     if input_format == "views" and layout.num_views != 2:
         raise ValueError(f"loss {type(loss).__name__} takes exactly 2 views; the data has {layout.num_views}")
     check_optional_inputs(loss)
+
+
+def check_short_rows_fit_loss(dataset: Any, layout: ColumnLayout, loss: nn.Module) -> None:
+    """Rows short of hard negatives (``None``, as mining leaves them) train only with a loss that ignores or
+    masks out the missing ones (:func:`~contrasent.training.loss_inputs.leaves_out_missing_negatives`).
+
+    Raises:
+        ValueError: naming the first column holding ``None`` and how many rows lack that negative.
+    """
+    if leaves_out_missing_negatives(loss):
+        return
+    for column in layout.hard_negative_columns:
+        short = sum(text is None for text in dataset[column])
+        if short:
+            raise ValueError(
+                f"column {column!r}: {short} of {len(dataset)} rows have no hard negative (None, as "
+                f"mine_hard_negatives leaves rows short of negatives); loss {type(loss).__name__} takes hard "
+                "negatives but cannot leave missing ones out: use a loss that takes a mask (infonce), or drop "
+                f"those rows (dataset.filter(lambda row: row[{column!r}] is not None))"
+            )
 
 
 def check_optional_inputs(loss: nn.Module) -> None:

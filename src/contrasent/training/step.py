@@ -3,14 +3,18 @@ r"""`ContrastiveStep`: one training step's forward, from a batch to the loss, wi
 The pipeline, in order:
 
 1. **embed** every text of the :class:`~contrasent.data.batch.Batch` (one forward pass per chunk) into
-   (V, B, d) view embeddings, and stop if any is NaN or inf, naming the dataset rows;
+   (V, B, d) view embeddings, and stop if any is NaN or inf, naming the dataset rows; a hard negative a
+   row lacks (``Batch.negative_valid``) is not encoded and its slot holds zeros;
 2. in training, record the alignment and uniformity of views 0 and 1 (Wang & Isola 2020) and, with a
    :class:`~contrasent.training.queue.MomentumEncoder`, replace views 1.. by its keys (MoCo);
 3. **gather** the views (with gradients) and the labels, scores and text ids of every process
    (:func:`~contrasent.training.distributed.gather_step`), so the loss sees the global batch;
 4. **arrange** them as the loss's ``input_format`` requires, and add the optional inputs it declares:
-   false-negative masks and the negative queue (:mod:`contrasent.training.loss_inputs`);
-5. the **loss**, stopped if NaN or inf; in training, the batch's positives and negatives then join the queue.
+   false-negative masks and the negative queue (:mod:`contrasent.training.loss_inputs`); the missing hard
+   negatives are masked out of every row's candidates (a loss that takes negatives without a ``mask`` is
+   refused when some are missing);
+5. the **loss**, stopped if NaN or inf; in training, the batch's positives and present negatives then join
+   the queue.
 
 With ``cache_gradients`` the step runs GradCache (:mod:`contrasent.training.gradcache`): the returned
 loss's backward re-embeds the chunks, so memory grows with the chunk, not the batch.
@@ -35,7 +39,12 @@ from contrasent.data.batch import Batch
 from contrasent.losses.geometry import alignment, uniformity
 from contrasent.training.distributed import gather_step
 from contrasent.training.gradcache import ContextFactory, cached_loss
-from contrasent.training.loss_inputs import FalseNegativeMasking, arranged_inputs, candidate_inputs
+from contrasent.training.loss_inputs import (
+    FalseNegativeMasking,
+    arranged_inputs,
+    candidate_inputs,
+    check_missing_negatives,
+)
 from contrasent.training.queue import MomentumEncoder, NegativeQueue
 
 
@@ -96,28 +105,57 @@ class ContrastiveStep:
 
     @staticmethod
     def embed(model: nn.Module, batch: Batch) -> Tensor:
-        """(V·B, d) embeddings of every text of ``batch``, view-major, one forward pass per chunk."""
+        """(n, d) embeddings of every text of ``batch``, view-major, one forward pass per chunk (n = V·B
+        less the missing hard negatives)."""
         return torch.cat([model(**chunk) for chunk in batch.chunks])[batch.restore]
 
     def loss_from_embeddings(
         self, embeddings: Tensor, batch: Batch, *, training: bool = True, step_number: int | None = None
     ) -> Tensor:
-        """(V·B, d) view-major embeddings of this process's rows -> the loss of the (global) batch."""
-        views = embeddings.view(batch.num_views, -1, embeddings.shape[-1])  # (V, B, d)
+        """(n, d) view-major embeddings of this process's texts (:meth:`embed`) -> the loss of the (global)
+        batch."""
+        views = placed_views(embeddings, batch)  # (V, B, d)
         check_finite(views, batch, "the encoder produced NaN or inf embeddings", step_number, self.row_names)
         if training:
             self.geometry.record(views)
             if self.momentum_encoder is not None:
-                keys = self.momentum_encoder(batch).view(views.shape)
+                keys = placed_views(self.momentum_encoder(batch), batch)
                 views = torch.cat([views[:1], keys[1:].to(views.dtype)])
         if self.gather:
             views, batch = gather_step(views, batch)
-        extra = candidate_inputs(self.loss, views, batch.text_ids, self.masking, self.queue)
+        check_missing_negatives(self.loss, batch)
+        extra = candidate_inputs(self.loss, views, batch.text_ids, self.masking, self.queue, batch.negative_valid)
         loss = self.loss(*arranged_inputs(self.loss, views, batch), **extra)
         check_finite(loss.reshape(1, 1, 1), batch, "the loss is NaN or inf", step_number, self.row_names)
         if training and self.queue is not None:  # after the loss: a batch is not its own queue entry
-            self.queue.enqueue(views[1:].flatten(0, 1).detach(), batch.text_ids[1:].flatten())
+            self.enqueue(views, batch)
         return loss
+
+    def enqueue(self, views: Tensor, batch: Batch) -> None:
+        """Queue the (V, B, d) ``views``' positives and hard negatives, without the missing ones."""
+        keys, ids = views[1:].flatten(0, 1).detach(), batch.text_ids[1:].flatten()
+        present = batch.present()
+        if present is not None:
+            kept = present[1:].flatten().to(keys.device)
+            keys, ids = keys[kept], ids[kept.to(ids.device)]
+        self.queue.enqueue(keys, ids)
+
+
+def placed_views(embeddings: Tensor, batch: Batch) -> Tensor:
+    """(n, d) view-major embeddings of the texts present -> (V, B, d), zeros in missing hard-negative slots.
+
+    The zeros keep every shape (B, k, d); the step masks those candidates out of the loss, so they neither
+    score nor receive a gradient. Without missing texts this is a view of ``embeddings``.
+    """
+    present = batch.present()
+    if present is None:
+        return embeddings.view(batch.num_views, -1, embeddings.shape[-1])
+    present = present.to(embeddings.device)
+    if embeddings.shape[0] != int(present.sum()):
+        raise ValueError(f"got {embeddings.shape[0]} embeddings for the batch's {int(present.sum())} texts present")
+    slots = present.flatten().nonzero().squeeze(1)
+    placed = embeddings.new_zeros(present.numel(), embeddings.shape[-1]).index_copy(0, slots, embeddings)
+    return placed.view(*present.shape, -1)
 
 
 def check_finite(

@@ -54,6 +54,7 @@ from contrasent.training.setup import (
     check_loss_fits_layout,
     check_matryoshka_dims,
     check_prompts_fit,
+    check_short_rows_fit_loss,
     column_prompts,
     freeze_unused_backbone_pooler,
     training_length,
@@ -109,6 +110,7 @@ class ContrastiveTrainer(Trainer):
             loss = loss if loss is not None else build_loss(args, self.layout)
             check_matryoshka_dims(model, args)
             check_loss_fits_layout(loss, self.layout)
+            check_short_rows_fit_loss(train_dataset, self.layout, loss)
             check_batch_has_negatives(loss, self.layout, args)
             data_collator = data_collator or ContrastiveCollator(model.tokenizer, self.layout,
                                                                  training_length(model, args))
