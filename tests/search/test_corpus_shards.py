@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ import torch
 from contrasent.models.atomic_file import temporary_target, write_atomically
 from contrasent.models.encoder import SentenceEncoder
 from contrasent.search.corpus_shards import encode_corpus
+from contrasent.search.shard_ranks import contiguous_part
 from contrasent.search.shard_reader import load_shards
 
 DOCUMENTS = 200
@@ -193,3 +195,26 @@ def test_atomic_writes_leave_no_temporary_file(tmp_path) -> None:
     assert target.read_bytes() == b"newer" and [path.name for path in tmp_path.iterdir()] == [target.name]
     assert temporary_target(".embeddings-00000.npy.ab_c12.partial") == "embeddings-00000.npy"
     assert temporary_target("embeddings-00000.npy") is None
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda m: m["shards"][1].update(stop=100), r"shard entry 1 must be \{'embeddings': 'embeddings-00001.npy'"),
+    (lambda m: m["shards"].reverse(), "shard entry 1 must record a shard of the corpus after the shard before it"),
+    (lambda m: m["shards"].pop(), "status 'complete', but 3 of 4 shards are recorded"),
+    (lambda m: m.update(dtype="int8"), "'dtype' must be one of"),
+])
+def test_an_edited_manifest_is_refused_naming_it(reference, tmp_path, edit, message) -> None:
+    folder = tmp_path / "shards"
+    shutil.copytree(reference, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    edit(manifest)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=f"{folder / 'manifest.json'}: {message}"):
+        load_shards(folder)
+
+
+def test_each_rank_takes_a_contiguous_part_of_the_missing_shards() -> None:
+    missing = [2, 3, 5, 6, 7]
+    assert [contiguous_part(missing, rank, 2) for rank in range(2)] == [[2, 3], [5, 6, 7]]
+    assert [contiguous_part([1], rank, 3) for rank in range(3)] == [[], [], [1]]
+    assert contiguous_part(missing, 0, 1) == missing

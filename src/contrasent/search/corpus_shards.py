@@ -15,8 +15,13 @@ files are written atomically (temporary file, ``fsync``, rename), then the manif
 (atomically) to record the shard and its checksums. A kill at any moment loses at most the shard being
 encoded. Running the same call again checks that the manifest was written with the same model and
 settings (else refuses, naming the field) and that the finished shards are intact (else names the
-file), and continues at the first unrecorded shard; finished shards are never rewritten. The last
+file), and encodes the shards it does not record (from the first missing one); finished shards are never
+rewritten. The last
 manifest says ``"status": "complete"``.
+
+Under ``torch.distributed`` (``torchrun``, a process group initialized before the call), every process
+calls it with the same arguments: each encodes a contiguous part of the missing shards, and rank 0 alone
+writes the manifest (:mod:`contrasent.search.shard_ranks`); the files are those of one process.
 
 Read the shards with :func:`contrasent.search.shard_reader.load_shards`.
 """
@@ -53,6 +58,7 @@ from contrasent.search.shard_manifest import (
     shard_ranges,
     write_manifest,
 )
+from contrasent.search.shard_ranks import contiguous_part, gather, on_rank_zero, rank_and_world
 from contrasent.search.text_checks import check_positive_int
 
 if TYPE_CHECKING:
@@ -97,7 +103,7 @@ def encode_corpus(
         normalize: L2-normalize the rows (default: the model's setting).
         model_name: recorded in the manifest (default: ``model`` when it is a path or id, else the
             model's folder).
-        show_progress_bar: a bar counting the encoded texts and their rate.
+        show_progress_bar: a bar counting the encoded texts and their rate (on rank 0).
 
     Returns:
         the final manifest (``"status": "complete"``).
@@ -113,8 +119,7 @@ def encode_corpus(
         raise ValueError(f"dtype must be one of {STORED_DTYPES}, got {dtype!r}")
     shard_size = check_positive_int(shard_size, "shard_size")
     batch_size = check_positive_int(batch_size, "batch_size")
-    folder = check_replaceable(output_dir, SHARDS_FOLDER)  # a file or a user's folder: refused before any work
-    check_writable(folder / MANIFEST_NAME, "the corpus embeddings")
+    folder = on_rank_zero(lambda: _checked_output(output_dir))  # a file or a user's folder: refused before any work
     ids, texts = read_corpus(corpus)
     if not texts:
         raise ValueError(f"corpus file {corpus} holds no documents: there is nothing to encode")
@@ -127,21 +132,45 @@ def encode_corpus(
         model = model()
     settings = _settings(model, Path(corpus), len(texts), shard_size, dtype, prompt_name, prompt, truncate_dim,
                          normalize, model_name)
-    manifest = _resumable_manifest(folder, settings, model)
+    manifest = on_rank_zero(lambda: _resumable_manifest(folder, settings, model))
     ranges = shard_ranges(len(texts), shard_size)
-    done = manifest["shards"][-1]["stop"] if manifest["shards"] else 0
-    progress = _progress_bar(len(texts), done, show_progress_bar)
+    recorded = {shard["start"] for shard in manifest["shards"]}
+    missing = [number for number, (start, _) in enumerate(ranges) if start not in recorded]
+    rank, world = rank_and_world()
+    mine = contiguous_part(missing, rank, world)
+    done = len(texts) - sum(stop - start for start, stop in (ranges[number] for number in missing))
+    progress = _progress_bar(len(texts), done, show_progress_bar and rank == 0)
     try:
-        for number in range(len(manifest["shards"]), len(ranges)):
-            start, stop = ranges[number]
-            rows = _encode_block(model, texts[start:stop], batch_size, settings, progress)
-            manifest["shards"].append(_write_shard(folder, number, start, stop, rows.astype(dtype), ids[start:stop]))
-            write_manifest(folder, manifest)  # the shard is finished once the manifest records it
+        # one round: each rank encodes and writes one shard, then rank 0 records them all; the shards are
+        # finished once the manifest records them
+        for step in range(-(-len(missing) // world)):
+            entry = None
+            if step < len(mine):
+                start, stop = ranges[mine[step]]
+                rows = _encode_block(model, texts[start:stop], batch_size, settings, progress)
+                entry = _write_shard(folder, mine[step], start, stop, rows.astype(dtype), ids[start:stop])
+            entries = gather(entry)
+            if rank == 0:
+                for other in filter(None, entries[1:]):  # rank 0's own rows were counted as they were encoded
+                    progress.update(other["stop"] - other["start"])
+                manifest["shards"] = sorted([*manifest["shards"], *filter(None, entries)], key=lambda s: s["start"])
+                write_manifest(folder, manifest)
     finally:
         progress.close()
-    manifest["status"] = "complete"
-    write_manifest(folder, manifest)
-    return manifest
+
+    def complete() -> dict[str, Any]:
+        manifest["status"] = "complete"
+        write_manifest(folder, manifest)
+        return manifest
+
+    return on_rank_zero(complete)  # a barrier too: no rank returns before the manifest says complete
+
+
+def _checked_output(output_dir: str | os.PathLike) -> Path:
+    """``output_dir``, absolute, when shards may be written there: absent, empty, or holding a manifest."""
+    folder = check_replaceable(output_dir, SHARDS_FOLDER)
+    check_writable(folder / MANIFEST_NAME, "the corpus embeddings")
+    return folder
 
 
 def _settings(

@@ -92,17 +92,29 @@ def read_manifest(folder: Path) -> dict[str, Any]:
             raise ValueError(f"{path}: no {key!r} field; expected {expected}")
         if not valid(manifest[key]):
             raise ValueError(f"{path}: {key!r} must be {expected}, got {short_repr(manifest[key])}")
-    ranges = shard_ranges(manifest["count"], manifest["shard_size"])
-    if len(manifest["shards"]) > len(ranges) or (manifest["status"] == "complete" and len(manifest["shards"]) != len(ranges)):
-        raise ValueError(f"{path}: {len(manifest['shards'])} shards recorded for {manifest['count']} rows in shards of "
-                         f"{manifest['shard_size']} ({len(ranges)} shards), status {manifest['status']!r}")
-    for number, (shard, (start, stop)) in enumerate(zip(manifest["shards"], ranges)):
-        expected_shard = _shard_entry(number, start, stop, "<hex>", "<hex>")
-        if not isinstance(shard, dict) or set(shard) != set(expected_shard) or \
-                any(shard[key] != expected_shard[key] for key in ("embeddings", "ids", "start", "stop")) or \
-                not all(isinstance(shard[key], str) for key in ("embeddings_sha256", "ids_sha256")):
-            raise ValueError(f"{path}: shard {number} must be {expected_shard}, got {short_repr(shard, 200)}")
+    _check_shard_entries(path, manifest)
     return manifest
+
+
+def _check_shard_entries(path: Path, manifest: dict[str, Any]) -> None:
+    """Raise unless each recorded shard is one of the corpus's shards (its files and rows), in increasing
+    order without repeats (a prefix of the shards, or any subset when several ranks wrote them), all of
+    them when the status is complete."""
+    ranges = shard_ranges(manifest["count"], manifest["shard_size"])
+    previous = -1
+    for position, shard in enumerate(manifest["shards"]):
+        start = shard.get("start") if isinstance(shard, dict) else None
+        number = start // manifest["shard_size"] if isinstance(start, int) and not isinstance(start, bool) else -1
+        if not previous < number < len(ranges):
+            raise ValueError(f"{path}: shard entry {position} must record a shard of the corpus after the shard "
+                             f"before it, got {short_repr(shard, 200)}")
+        expected = _shard_entry(number, *ranges[number], "<hex>", "<hex>")
+        if set(shard) != set(expected) or any(shard[key] != expected[key] for key in ("embeddings", "ids", "start", "stop")) \
+                or not all(isinstance(shard[key], str) for key in ("embeddings_sha256", "ids_sha256")):
+            raise ValueError(f"{path}: shard entry {position} must be {expected}, got {short_repr(shard, 200)}")
+        previous = number
+    if manifest["status"] == "complete" and len(manifest["shards"]) != len(ranges):
+        raise ValueError(f"{path}: status 'complete', but {len(manifest['shards'])} of {len(ranges)} shards are recorded")
 
 
 def shard_entry(number: int, start: int, stop: int, embeddings_bytes: bytes, ids_bytes: bytes) -> dict[str, Any]:
