@@ -17,7 +17,7 @@ encoded. Running the same call again checks that the manifest was written with t
 settings (else refuses, naming the field) and that the finished shards are intact (else names the
 file), and encodes the shards it does not record (from the first missing one); finished shards are never
 rewritten. The last manifest says ``"status": "complete"``. The batch size is not a setting: it may
-change between runs (rows then differ from an uninterrupted run's by float rounding, ~1e-7).
+change between runs (rows then differ from an uninterrupted run's by float rounding only).
 
 Under ``torch.distributed`` (``torchrun``, a process group initialized before the call), every process
 calls it with the same arguments: each encodes a contiguous part of the missing shards, and rank 0 alone
