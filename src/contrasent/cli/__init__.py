@@ -1,6 +1,6 @@
 """The ``contrasent`` command line.
 
-One module per subcommand (:mod:`.evaluate`, :mod:`.mine`, :mod:`.search`, :mod:`.serve`), each with
+One module per subcommand (:mod:`.encode`, :mod:`.evaluate`, :mod:`.mine`, :mod:`.search`, :mod:`.serve`), each with
 ``add_parser(subparsers)``, which declares the subcommand and its arguments and returns its parser, and
 ``run(args) -> int``, which does the work and returns the exit status. The modules import heavy libraries
 (torch, transformers, datasets) inside ``run`` only, so ``contrasent --help`` stays fast. To add a
@@ -29,12 +29,12 @@ import re
 import sys
 from collections.abc import Sequence
 
-from contrasent.cli import evaluate, mine, search, serve
+from contrasent.cli import encode, evaluate, mine, search, serve
 from contrasent.cli.errors import CommandError
 
 __all__ = ["SUBCOMMANDS", "CommandError", "build_parser", "main"]
 
-SUBCOMMANDS = (evaluate, mine, search, serve)
+SUBCOMMANDS = (encode, evaluate, mine, search, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

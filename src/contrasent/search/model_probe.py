@@ -42,13 +42,18 @@ def check_same_model(model: Any, metadata: dict[str, Any], folder: Path, truncat
             f"embeddings), but the model given gives {dim}-dimensional embeddings; load it "
             "with the model it was built with, or rebuild the index"
         )
-    probe = metadata["model_probe"]
-    recorded = np.asarray(probe["embeddings"], dtype=np.float32)
-    current = np.asarray(model.encode(list(probe["texts"]), normalize=False, truncate_dim=truncate_dim))
-    cosines = (l2_normalize(recorded) * l2_normalize(current)).sum(axis=1)
-    if cosines.min() < SAME_MODEL_MIN_COSINE:
+    cosine = probe_cosine(model, metadata["model_probe"], truncate_dim)
+    if cosine < SAME_MODEL_MIN_COSINE:
         raise ValueError(
             f"the index in {folder} was built with a different model ({built_with}): the model given "
-            f"embeds the index's probe sentences differently (cosine {cosines.min():.3f} < "
+            f"embeds the index's probe sentences differently (cosine {cosine:.3f} < "
             f"{SAME_MODEL_MIN_COSINE}); load it with the model it was built with, or rebuild the index"
         )
+
+
+def probe_cosine(model: Any, probe: dict[str, list], truncate_dim: int | None = None) -> float:
+    """The lowest cosine between a recorded probe (:func:`model_probe`) and ``model``'s embeddings of its
+    texts: at least :data:`SAME_MODEL_MIN_COSINE` for the model that recorded it."""
+    recorded = np.asarray(probe["embeddings"], dtype=np.float32)
+    current = np.asarray(model.encode(list(probe["texts"]), normalize=False, truncate_dim=truncate_dim))
+    return float((l2_normalize(recorded) * l2_normalize(current)).sum(axis=1).min())
