@@ -156,8 +156,8 @@ DAMAGES = [
      False, r"index.json: 'model_probe' must be"),
     ("no checksums", "cosine", edit_metadata(lambda m: m.pop("checksums")), False,
      r"index.json: no 'checksums' field"),
-    ("a future version", "cosine", edit_metadata(lambda m: m.update(version=3)), False,
-     r"index.json: expected format 'contrasent-semantic-index' version 2 \(or 1\), got .* version 3"),
+    ("a future version", "cosine", edit_metadata(lambda m: m.update(version=4)), False,
+     r"index.json: expected format 'contrasent-semantic-index' version 3, 2 or 1, got .* version 4"),
     ("metadata not an object", "cosine", lambda f: (f / "index.json").write_text("[1, 2]"), False,
      r"index.json: expected format 'contrasent-semantic-index'"),
     ("faiss file replaced", "faiss", lambda f: shutil.copy(f / "embeddings.npy", f / "faiss.index"), False,
@@ -250,7 +250,7 @@ def test_numpy_integer_ids_are_kept_as_json_integers(tiny, tmp_path) -> None:
 
 def test_load_names_an_option_it_does_not_take(saved, tiny) -> None:
     with pytest.raises(TypeError, match=r"load\(\) takes backend, dtype, faiss_factory, batch_size, query_prompt_name, "
-                                        r"query_prompt, document_prompt_name, document_prompt, truncate_dim as "
+                                        r"query_prompt, document_prompt_name, document_prompt, truncate_dim, rescore_k as "
                                         r"options, not \['similarity'\]"):
         SemanticIndex.load(saved["cosine"], tiny, similarity="dot")
 

@@ -13,6 +13,11 @@ when searched) or raw dot products (``"dot"``). Two backends:
   string: ``"Flat"`` (exact, ``IndexFlatIP``), ``"HNSW32"``, ``"IVF1024,Flat"`` ... for large corpora.
   Its candidates are rescored like the exact search's, so ``"Flat"`` returns what ``"exact"`` returns.
 
+``quantization="int8"`` or ``"binary"`` keeps the corpus as int8 codes (a quarter of float32's bytes) or
+sign bits (a 32nd) and rescores the candidates they select against the int8 rows with the float query
+(:mod:`contrasent.search.quantization`, where the score is defined); a loaded binary index keeps only
+its bits in memory, its int8 rows memory-mapped. :meth:`SemanticIndex.info` tells the bytes.
+
 Saved folders hold no pickle (:mod:`contrasent.search.index_files`). Loading refuses a model of another
 dimension, or one whose embeddings of a few fixed probe sentences differ from those recorded at build
 time (:mod:`contrasent.search.model_probe`), and files that do not agree (edited or reordered since
@@ -48,9 +53,11 @@ from contrasent.search.index_files import (
     INDEX_FORMAT,
     INDEX_VERSION,
     METADATA_NAME,
+    QUANTIZED_NAMES,
     SIMILARITIES,
 )
 from contrasent.search.model_probe import check_same_model, model_probe
+from contrasent.search.quantization import QUANTIZATIONS, QuantizedCorpus
 from contrasent.search.text_checks import check_positive_int, check_queries, check_text, short_repr
 from contrasent.search.topk import candidate_count, exact_top_k, l2_normalize, rank_candidates, rescore
 
@@ -64,7 +71,9 @@ __all__ = ["BACKENDS", "CORPUS_NAME", "EMBEDDINGS_NAME", "FAISS_NAME", "INDEX_FO
 
 
 _LOAD_OPTIONS = ("backend", "dtype", "faiss_factory", "batch_size", "query_prompt_name", "query_prompt",
-                 "document_prompt_name", "document_prompt", "truncate_dim")
+                 "document_prompt_name", "document_prompt", "truncate_dim", "rescore_k")
+# candidates rescored per result when rescore_k is not given (as the "binary + int8 rescoring" recipe)
+RESCORE_MULTIPLIER = 4
 
 
 def effective_prompt(model: Any, role: str, prompt: str | None, prompt_name: str | None) -> str:
@@ -104,6 +113,12 @@ class SemanticIndex:
         query_prompt, document_prompt: prompt strings instead of names (``""``: no prompt).
         truncate_dim: keep the first ``truncate_dim`` dimensions of every embedding (a Matryoshka model);
             default: the model's ``truncate_dim``, else all.
+        quantization: ``None`` (float32 rows), ``"int8"`` or ``"binary"``
+            (:mod:`contrasent.search.quantization`): the ranges are calibrated on the first documents
+            added; later :meth:`add` calls reuse them (values outside are clipped). ``dtype`` applies to
+            the int8 candidate products; ``backend`` must be ``"exact"``.
+        rescore_k: candidates rescored per query by a quantized index (at least ``top_k``); default
+            ``4 * top_k``.
 
     A saved index records the document prompt and ``truncate_dim`` it was built with; :meth:`load`
     refuses a model or options that would embed documents otherwise.
@@ -129,6 +144,8 @@ class SemanticIndex:
         query_prompt: str | None = None,
         document_prompt: str | None = None,
         truncate_dim: int | None = None,
+        quantization: str | None = None,
+        rescore_k: int | None = None,
     ) -> None:
         if similarity not in SIMILARITIES:
             raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
@@ -137,6 +154,16 @@ class SemanticIndex:
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
         batch_size = check_positive_int(batch_size, "batch_size")
+        if quantization is not None and quantization not in QUANTIZATIONS:
+            raise ValueError(f"quantization must be None or one of {QUANTIZATIONS}, got {quantization!r}")
+        if quantization is not None and backend != "exact":
+            raise ValueError(f"quantization={quantization!r} needs backend='exact', got backend={backend!r}: a "
+                             "binary index uses faiss's Hamming search by itself when faiss is installed")
+        if rescore_k is not None:
+            if quantization is None:
+                raise ValueError(f"rescore_k={rescore_k!r} is for a quantized index; pass quantization='int8' "
+                                 "or 'binary', or no rescore_k")
+            rescore_k = check_positive_int(rescore_k, "rescore_k")
         if dtype == "bfloat16":
             warn_if_bfloat16_is_emulated("SemanticIndex(dtype='bfloat16')")
         if isinstance(model, (str, os.PathLike)):
@@ -158,12 +185,16 @@ class SemanticIndex:
         self.dtype = dtype
         self.faiss_factory = faiss_factory
         self.batch_size = batch_size
+        self.quantization = quantization
+        self.rescore_k = rescore_k
         self.ids: list[Any] = []
         self.texts: list[str] = []
         self._id_positions: dict[Any, int] = {}
         self._blocks: list[np.ndarray] = []
         self._matrix: torch.Tensor | None = None  # the blocks joined, in the search dtype
         self._faiss: Any = None
+        self._quantized = QuantizedCorpus(quantization, self.dim) if quantization else None
+        self._folder: Path | None = None  # where it was last saved or loaded from (info's bytes on disk)
 
     # ------------------------------------------------------------------------------------------------
     # Building
@@ -227,7 +258,10 @@ class SemanticIndex:
             self._id_positions[doc_id] = len(self._id_positions)
         self.ids += ids
         self.texts += texts
-        self._blocks.append(np.ascontiguousarray(embeddings))
+        if self._quantized is not None:
+            self._quantized.add(embeddings)
+        else:
+            self._blocks.append(np.ascontiguousarray(embeddings))
         self._matrix = None
 
     def _checked_embeddings(
@@ -265,10 +299,33 @@ class SemanticIndex:
 
     @property
     def embeddings(self) -> np.ndarray:
-        """(len(self), dim) float32 corpus embeddings (normalized when ``similarity="cosine"``)."""
+        """(len(self), dim) float32 corpus embeddings (normalized when ``similarity="cosine"``).
+
+        Raises:
+            ValueError: a quantized index, which keeps no float32 rows.
+        """
+        if self._quantized is not None:
+            raise ValueError(f"a quantization={self.quantization!r} index keeps no float32 embeddings, only "
+                             "their codes (see info())")
         if len(self._blocks) != 1:
             self._blocks = [np.concatenate(self._blocks) if self._blocks else np.zeros((0, self.dim), np.float32)]
         return self._blocks[0]
+
+    def info(self) -> dict[str, Any]:
+        """What the index holds and costs: ``documents``, ``dim``, ``quantization`` (``None``: float32),
+        ``bytes_in_memory`` (the arrays searched, held in RAM: float32 rows, or codes and ranges; not a
+        memory-mapped int8 file, a faiss or bfloat16 copy, ids or texts) and ``bytes_on_disk`` (the files of the
+        folder it was last saved to or loaded from, ``None`` if neither)."""
+        if self._quantized is not None:
+            in_memory = self._quantized.bytes_in_memory()
+        else:
+            in_memory = self.embeddings.nbytes
+        on_disk = None
+        if self._folder is not None:
+            on_disk = sum(entry.stat().st_size for entry in self._folder.iterdir()
+                          if INDEX_FOLDER.is_artifact(entry.name) and entry.is_file())
+        return {"documents": len(self), "dim": self.dim, "quantization": self.quantization,
+                "bytes_in_memory": in_memory, "bytes_on_disk": on_disk}
 
     # ------------------------------------------------------------------------------------------------
     # Searching
@@ -315,6 +372,10 @@ class SemanticIndex:
             raise ValueError(f"query embedding {bad_row} holds NaN or infinite values: its scores would be NaN")
         if self.similarity == "cosine":
             queries = l2_normalize(queries)
+        if self._quantized is not None:
+            rescore_k = self.rescore_k or RESCORE_MULTIPLIER * k
+            scores, positions = self._quantized.search(queries, k, rescore_k, dtype=self.dtype)
+            return scores.astype(np.float32), positions
         if self.backend == "faiss":
             # faiss selects candidates; they are rescored as the exact search does (contrasent.search.topk), so
             # every backend returns the same scores and breaks ties the same way.
@@ -367,21 +428,30 @@ class SemanticIndex:
             OSError: ``directory`` cannot be written (found before anything is written), or writing failed
                 (a full disk): the previous index, if any, is left as it was.
         """
+        if self._quantized is not None and len(self) == 0:
+            raise ValueError(f"a quantization={self.quantization!r} index is calibrated on its documents: add() "
+                             "some before saving it")
         index_files.check_save_target(directory)
         metadata = {
             "model": self.model_name, "embedding_dim": self.dim, "count": len(self), "similarity": self.similarity,
             "backend": self.backend, "dtype": self.dtype, "faiss_factory": self.faiss_factory,
             "model_probe": model_probe(self.model, self.truncate_dim), "truncate_dim": self.truncate_dim,
             "document_prompt": self.document_prompt, "query_prompt": self.query_prompt,
+            "quantization": self.quantization, "rescore_k": self.rescore_k,
         }
+        if self._quantized is not None:
+            arrays = {QUANTIZED_NAMES[key]: array for key, array in self._quantized.arrays().items()}
+        else:
+            arrays = {EMBEDDINGS_NAME: self.embeddings}
         write_faiss = None
         if self.backend == "faiss" and self._faiss is not None and self._faiss.ntotal == len(self):
             write_faiss = partial(faiss_backend.write_faiss, self._faiss)
         try:
             with atomic_folder(directory, INDEX_FOLDER) as folder:
-                index_files.write_index(folder, metadata, self.ids, self.texts, self.embeddings, write_faiss)
+                index_files.write_index(folder, metadata, self.ids, self.texts, arrays, write_faiss)
         except OSError as error:  # a full disk says neither which index nor where
             raise OSError(error.errno, f"cannot save the index to {directory}: {error.strerror or error}") from error
+        self._folder = Path(directory)
 
     @classmethod
     def load(
@@ -395,7 +465,8 @@ class SemanticIndex:
         Args:
             directory: the folder.
             model: the model to search with; default: the one recorded at build time (``model_name``).
-            **options: override the saved ``backend``, ``dtype``, ``faiss_factory``, ``batch_size``; choose
+            **options: override the saved ``backend``, ``dtype``, ``faiss_factory``, ``batch_size``,
+                ``rescore_k`` (the quantization is the saved one); choose
                 the queries' prompt (``query_prompt_name``, ``query_prompt``; default: the model's, as in
                 the constructor). The documents' prompt (the model's, or ``document_prompt_name``,
                 ``document_prompt``) and ``truncate_dim`` (default: the saved one) must be those the
@@ -403,7 +474,7 @@ class SemanticIndex:
 
         Raises:
             FileNotFoundError: ``directory`` or one of its files is missing.
-            ValueError: not an index folder; files that do not agree (a checksum that differs: edited or
+            ValueError: not an index folder; files that do not agree (a quantized index's too, each named) (a checksum that differs: edited or
                 reordered since saved; counts, NaN rows, duplicate ids; see
                 :mod:`contrasent.search.index_files`); or ``model`` is not the model the index was built
                 with (other dimension, or other embeddings of the probe sentences), or would give its
@@ -414,7 +485,13 @@ class SemanticIndex:
             raise TypeError(f"load() takes {', '.join(_LOAD_OPTIONS)} as options, not {unknown}")
         folder = Path(directory)
         metadata = index_files.read_metadata(folder)
-        ids, texts, embeddings = index_files.read_rows(folder, metadata)  # the files first: before the model
+        quantization = metadata.get("quantization") if metadata["version"] >= 3 else None
+        # the files first: before the model. A binary index searches its bits; its int8 rows stay on disk.
+        if quantization:
+            ids, texts, arrays = index_files.read_quantized_rows(
+                folder, metadata, memory_mapped=("int8",) if quantization == "binary" else ())
+        else:
+            ids, texts, embeddings = index_files.read_rows(folder, metadata)
         if model is None:
             if not metadata["model"]:
                 raise ValueError(f"{folder / METADATA_NAME} records no model name: pass model=... to load()")
@@ -423,6 +500,8 @@ class SemanticIndex:
         # indexes saved before prompts existed (version 2) hold rows embedded without one, not truncated
         recorded_prompt = metadata.get("document_prompt") or ""
         settings["truncate_dim"] = metadata.get("truncate_dim")
+        if quantization:
+            settings.update(quantization=quantization, rescore_k=metadata["rescore_k"])
         index = cls(model, similarity=metadata["similarity"], **{**settings, **options},
                     model_name=metadata["model"] if not isinstance(model, (str, os.PathLike)) else str(model))
         check_same_model(index.model, metadata, folder, index.truncate_dim)
@@ -432,9 +511,14 @@ class SemanticIndex:
                              "the prompt it was built with, or rebuild the index")
         if metadata["version"] < 2:
             index_files.check_rows_match_texts(index.model, texts, embeddings, folder)
-        index.ids, index.texts, index._blocks = ids, texts, [embeddings]
+        if quantization:
+            index._quantized = QuantizedCorpus(quantization, index.dim, arrays)
+        else:
+            index._blocks = [embeddings]
+            index._faiss = index._stored_faiss(folder, metadata)
+        index.ids, index.texts = ids, texts
         index._id_positions = {doc_id: position for position, doc_id in enumerate(ids)}
-        index._faiss = index._stored_faiss(folder, metadata)
+        index._folder = folder
         return index
 
     def _stored_faiss(self, folder: Path, metadata: dict[str, Any]) -> Any:
@@ -447,4 +531,4 @@ class SemanticIndex:
 
     def __repr__(self) -> str:
         return (f"SemanticIndex(documents={len(self)}, dim={self.dim}, model={self.model_name!r}, "
-                f"similarity={self.similarity!r}, backend={self.backend!r})")
+                f"similarity={self.similarity!r}, backend={self.backend!r}, quantization={self.quantization!r})")

@@ -10,6 +10,11 @@ Files (no pickle anywhere):
 - ``corpus.jsonl``: one ``{"id": ..., "text": ...}`` per line;
 - ``faiss.index``: faiss's own format, when a faiss index was built.
 
+A quantized index (version 3, ``"quantization"`` in ``index.json``; :mod:`contrasent.search.quantization`)
+has no ``embeddings.npy`` but ``ranges.npy`` ((2, dim) float32), ``int8.npy`` ((count, dim) int8) and,
+for ``"binary"``, ``binary.npy`` ((count, ceil(dim/8)) uint8), each with its SHA-256 in ``index.json``.
+Float indexes are still written as version 2, which older releases read.
+
 Why checksums: the files are tied by position only. Rows in another order than the lines (a sorted or
 deduplicated ``corpus.jsonl``, a replaced ``embeddings.npy``) load without a complaint and return the
 wrong documents for every query. Reading refuses such a folder, naming the file that changed, as it
@@ -39,19 +44,26 @@ from contrasent.data.files import DataFormatError
 from contrasent.models.atomic_folder import FolderKind, check_replaceable
 from contrasent.search.index_checks import check_ids, first_non_finite_row, first_non_unit_row
 from contrasent.search.model_probe import SAME_MODEL_MIN_COSINE
+from contrasent.search.quantization import QUANTIZATIONS
 from contrasent.search.text_checks import check_text, short_repr
 from contrasent.search.topk import l2_normalize
 
 INDEX_FORMAT = "contrasent-semantic-index"
+# Version 2 is the float32 index; version 3 a quantized one (its rows are not in embeddings.npy), so that
+# an older contrasent refuses it by its version instead of failing on a missing file.
 INDEX_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+QUANTIZED_INDEX_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 METADATA_NAME = "index.json"
 EMBEDDINGS_NAME = "embeddings.npy"
 CORPUS_NAME = "corpus.jsonl"
 FAISS_NAME = "faiss.index"
+# a quantized index's arrays (contrasent.search.quantization.QuantizedCorpus.arrays): name -> file
+QUANTIZED_NAMES = {"ranges": "ranges.npy", "int8": "int8.npy", "bits": "binary.npy"}
 # What SemanticIndex.save writes and may replace (contrasent.models.atomic_folder): an earlier index, whose
-# stale faiss.index goes with it.
-INDEX_FOLDER = FolderKind("search index", METADATA_NAME, (METADATA_NAME, EMBEDDINGS_NAME, CORPUS_NAME, FAISS_NAME))
+# stale faiss.index (or quantized arrays) go with it.
+INDEX_FOLDER = FolderKind("search index", METADATA_NAME,
+                          (METADATA_NAME, EMBEDDINGS_NAME, CORPUS_NAME, FAISS_NAME, *QUANTIZED_NAMES.values()))
 SIMILARITIES = ("cosine", "dot")
 BACKENDS = ("exact", "faiss")
 DTYPES = ("float32", "bfloat16")
@@ -98,22 +110,27 @@ def check_writable(target: str | os.PathLike, what: str) -> None:
 
 
 def write_index(
-    folder: Path, metadata: dict[str, Any], ids: Sequence[Any], texts: Sequence[str], embeddings: np.ndarray,
+    folder: Path, metadata: dict[str, Any], ids: Sequence[Any], texts: Sequence[str], arrays: dict[str, np.ndarray],
     write_faiss: Callable[[Path], None] | None = None,
 ) -> None:
-    """Write the files of an index into ``folder``; ``index.json`` (``metadata`` and the checksums) last."""
+    """Write the files of an index into ``folder``: the corpus, ``arrays`` (file name -> array: the
+    embeddings, or a quantized index's arrays) as ``.npy`` files, the faiss index; ``index.json``
+    (``metadata`` and every file's checksum) last. A ``quantization`` in ``metadata`` makes it version 3."""
     corpus_digest = hashlib.sha256()
     with open(folder / CORPUS_NAME, "wb") as file:
         for doc_id, text in zip(ids, texts):
             line = (json.dumps({"id": doc_id, "text": text}, ensure_ascii=False) + "\n").encode("utf-8")
             corpus_digest.update(line)
             file.write(line)
-    np.save(folder / EMBEDDINGS_NAME, embeddings, allow_pickle=False)
-    checksums = {CORPUS_NAME: corpus_digest.hexdigest(), EMBEDDINGS_NAME: _array_digest(embeddings)}
+    checksums = {CORPUS_NAME: corpus_digest.hexdigest()}
+    for name, array in arrays.items():
+        np.save(folder / name, array, allow_pickle=False)
+        checksums[name] = _array_digest(array)
     if write_faiss is not None:
         write_faiss(folder / FAISS_NAME)
         checksums[FAISS_NAME] = file_digest(folder / FAISS_NAME)
-    metadata = {**metadata, "format": INDEX_FORMAT, "version": INDEX_VERSION, "checksums": checksums}
+    version = QUANTIZED_INDEX_VERSION if metadata.get("quantization") else INDEX_VERSION
+    metadata = {**metadata, "format": INDEX_FORMAT, "version": version, "checksums": checksums}
     (folder / METADATA_NAME).write_text(json.dumps(metadata, indent=1) + "\n", encoding="utf-8")
 
 
@@ -134,8 +151,8 @@ def read_metadata(folder: Path) -> dict[str, Any]:
     if not isinstance(metadata, dict) or metadata.get("format") != INDEX_FORMAT or \
             metadata.get("version") not in READABLE_VERSIONS:
         found = (metadata.get("format"), metadata.get("version")) if isinstance(metadata, dict) else (metadata, None)
-        raise ValueError(f"{path}: expected format {INDEX_FORMAT!r} version {INDEX_VERSION} (or 1), got "
-                         f"{found[0]!r} version {found[1]!r}")
+        raise ValueError(f"{path}: expected format {INDEX_FORMAT!r} version {QUANTIZED_INDEX_VERSION}, "
+                         f"{INDEX_VERSION} or 1, got {found[0]!r} version {found[1]!r}")
     rules: dict[str, tuple[str, Callable[[Any], bool]]] = {
         "embedding_dim": ("a positive integer", lambda v: _is_int(v) and v > 0),
         "count": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
@@ -147,9 +164,14 @@ def read_metadata(folder: Path) -> dict[str, Any]:
         "model_probe": ('{"texts": [...], "embeddings": [[...], ...]}, one row per text',
                         lambda v: _is_probe(v, metadata.get("embedding_dim"))),
     }
-    if metadata["version"] >= 2:
+    if metadata["version"] == 2:
         rules["checksums"] = (f"an object with the SHA-256 of {CORPUS_NAME} and {EMBEDDINGS_NAME}",
                               lambda v: isinstance(v, dict) and {CORPUS_NAME, EMBEDDINGS_NAME} <= set(v))
+    if metadata["version"] >= 3:
+        rules["quantization"] = (f"one of {QUANTIZATIONS}", lambda v: v in QUANTIZATIONS)
+        rules["rescore_k"] = ("a positive integer or null", lambda v: v is None or (_is_int(v) and v > 0))
+        rules["checksums"] = (f"an object with the SHA-256 of {CORPUS_NAME} and the quantized arrays",
+                              lambda v: isinstance(v, dict) and CORPUS_NAME in v)
     for key, (expected, valid) in rules.items():
         if key not in metadata:
             raise ValueError(f"{path}: no {key!r} field; expected {expected}")
@@ -199,6 +221,51 @@ def read_rows(folder: Path, metadata: dict[str, Any]) -> tuple[list[Any], list[s
     return ids, texts, embeddings
 
 
+def read_quantized_rows(
+    folder: Path, metadata: dict[str, Any], memory_mapped: Sequence[str] = (),
+) -> tuple[list[Any], list[str], dict[str, np.ndarray]]:
+    """``(ids, texts, arrays)`` of a quantized index (version 3): ``arrays`` maps ``"ranges"`` (2, d)
+    float32, ``"int8"`` (count, d) int8 and, for ``"binary"``, ``"bits"`` (count, ceil(d/8)) uint8 to
+    their arrays; those named in ``memory_mapped`` stay on disk (``np.load(mmap_mode="r")``).
+
+    Raises:
+        FileNotFoundError: a file is missing.
+        ValueError: a file of another dtype or shape than ``index.json`` implies, one that changed since
+            it was saved (checksum), ranges that are not finite or whose minimum exceeds the maximum,
+            duplicate ids; each names the file.
+    """
+    corpus_path = folder / CORPUS_NAME
+    ids, texts, corpus_sha = _read_corpus(corpus_path)
+    count, dim = metadata["count"], metadata["embedding_dim"]
+    if len(ids) != count:
+        raise ValueError(f"{corpus_path} has {len(ids)} lines; {METADATA_NAME} says {count} documents")
+    _check_checksum(corpus_path, corpus_sha, metadata)
+    expected = {"ranges": (np.float32, (2, dim)), "int8": (np.int8, (count, dim))}
+    if metadata["quantization"] == "binary":
+        expected["bits"] = (np.uint8, (count, (dim + 7) // 8))
+    # a file recorded but not read (bits under "int8") says the index.json was edited: which rows are meant?
+    foreign = sorted(set(metadata["checksums"]) - {CORPUS_NAME, *(QUANTIZED_NAMES[key] for key in expected)})
+    if foreign:
+        raise ValueError(f"{folder / METADATA_NAME} records {', '.join(foreign)}, which a "
+                         f"{metadata['quantization']} index does not store: it was edited; rebuild the index")
+    arrays = {}
+    for key, (dtype, shape) in expected.items():
+        path = folder / QUANTIZED_NAMES[key]
+        array = _read_embeddings(path, dtype, "r" if key in memory_mapped else None)
+        if array.dtype != dtype or array.shape != shape:
+            raise ValueError(f"{path} is {array.dtype} {array.shape}; the {metadata['quantization']} index of "
+                             f"{METADATA_NAME} ({count} documents of dimension {dim}) stores "
+                             f"{np.dtype(dtype)} {shape}: rebuild the index")
+        _check_checksum(path, _array_digest(array), metadata)
+        arrays[key] = array
+    ranges_path = folder / QUANTIZED_NAMES["ranges"]
+    if not np.isfinite(arrays["ranges"]).all() or (arrays["ranges"][0] > arrays["ranges"][1]).any():
+        raise ValueError(f"{ranges_path}: the ranges must be finite, each minimum (row 0) at most its maximum "
+                         "(row 1): rebuild the index")
+    check_ids(ids, (), str(corpus_path), lambda position: f"line {position + 1}")
+    return ids, texts, arrays
+
+
 def check_faiss_file(folder: Path, metadata: dict[str, Any]) -> None:
     """Raise unless ``faiss.index`` is the one saved with this index (version 2 records its checksum)."""
     if metadata["version"] >= 2:
@@ -234,15 +301,18 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _array_digest(embeddings: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(embeddings, dtype=np.float32)).hexdigest()
+def _array_digest(array: np.ndarray) -> str:
+    """SHA-256 of an array's data (its bytes in C order; a memory-mapped array is read once, not kept)."""
+    return hashlib.sha256(np.ascontiguousarray(array)).hexdigest()
 
 
 def _check_checksum(path: Path, actual: str, metadata: dict[str, Any]) -> None:
     recorded = metadata["checksums"].get(path.name)
     if recorded is None:
+        remedy = (f"delete it (a faiss index is rebuilt from {EMBEDDINGS_NAME})" if path.name == FAISS_NAME
+                  else "rebuild the index")
         raise ValueError(f"{path.parent / METADATA_NAME} records no checksum of {path.name}: it was not saved "
-                         f"with this index; delete it (a faiss index is rebuilt from {EMBEDDINGS_NAME})")
+                         f"with this index; {remedy}")
     if actual != recorded:
         raise ValueError(f"{path} has changed since the index was saved (its SHA-256 is not the one in "
                          f"{METADATA_NAME}): lines or rows edited, reordered, added or removed would return the "
@@ -274,13 +344,13 @@ def _read_corpus(path: Path) -> tuple[list[Any], list[str], str]:
     return ids, texts, digest.hexdigest()
 
 
-def _read_embeddings(path: Path) -> np.ndarray:
+def _read_embeddings(path: Path, dtype: Any = np.float32, mmap_mode: str | None = None) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: the index folder {path.parent} is incomplete")
     try:
-        embeddings = np.load(path, allow_pickle=False)
+        embeddings = np.load(path, allow_pickle=False, mmap_mode=mmap_mode)
     except (ValueError, EOFError) as error:  # truncated, pickled, or not a .npy file at all
-        raise ValueError(f"{path}: not a complete float32 .npy array ({error})") from None
+        raise ValueError(f"{path}: not a complete {np.dtype(dtype)} .npy array ({error})") from None
     if not isinstance(embeddings, np.ndarray):
         # the file's content, not an argument's type: a ValueError like the others
         raise ValueError(f"{path}: expected one .npy array, got a {type(embeddings).__name__}")  # noqa: TRY004
