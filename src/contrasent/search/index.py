@@ -314,8 +314,8 @@ class SemanticIndex:
     def info(self) -> dict[str, Any]:
         """What the index holds and costs: ``documents``, ``dim``, ``quantization`` (``None``: float32),
         ``bytes_in_memory`` (the arrays searched, held in RAM: float32 rows, or codes and ranges; not a
-        memory-mapped int8 file, a faiss or bfloat16 copy, ids or texts) and ``bytes_on_disk`` (the files of the
-        folder it was last saved to or loaded from, ``None`` if neither)."""
+        memory-mapped int8 file, a faiss or bfloat16 copy, ids or texts) and ``bytes_on_disk`` (the files
+        of the folder it was last saved to or loaded from, ``None`` if neither)."""
         if self._quantized is not None:
             in_memory = self._quantized.bytes_in_memory()
         else:
@@ -474,9 +474,9 @@ class SemanticIndex:
 
         Raises:
             FileNotFoundError: ``directory`` or one of its files is missing.
-            ValueError: not an index folder; files that do not agree (a quantized index's too, each named) (a checksum that differs: edited or
-                reordered since saved; counts, NaN rows, duplicate ids; see
-                :mod:`contrasent.search.index_files`); or ``model`` is not the model the index was built
+            ValueError: not an index folder; files that do not agree (a checksum that differs: edited or
+                reordered since saved; counts, NaN rows, duplicate ids; a quantized index's arrays of
+                another dtype or shape; each file named, see :mod:`contrasent.search.index_files`); or ``model`` is not the model the index was built
                 with (other dimension, or other embeddings of the probe sentences), or would give its
                 documents another prompt than the one they were embedded with.
         """
