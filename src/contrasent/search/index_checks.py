@@ -9,7 +9,9 @@ are refused where they enter, naming the row.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Container, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -82,3 +84,38 @@ def first_non_unit_row(embeddings: np.ndarray) -> tuple[int, float] | None:
         if len(bad):
             return start + int(bad[0]), float(norms[bad[0]])
     return None
+
+
+FieldRules = dict[str, tuple[str, Callable[[Any], bool]]]
+
+
+def read_format_file(path: Path, file_format: str, versions: Container[Any], expected: str, missing: str) -> dict:
+    """The JSON object in ``path`` (``index.json``, ``manifest.json``), whose ``format`` must be ``file_format``
+    and ``version`` one of ``versions`` (``expected`` says which, in the error).
+
+    Raises:
+        FileNotFoundError: no such file (the message ends with ``missing``).
+        ValueError: not JSON, or another format or version, naming the file.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: {missing}")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(document, dict) or document.get("format") != file_format or \
+            document.get("version") not in versions:
+        found = (document.get("format"), document.get("version")) if isinstance(document, dict) else (document, None)
+        raise ValueError(f"{path}: expected format {file_format!r} version {expected}, got {found[0]!r} "
+                         f"version {found[1]!r}")
+    return document
+
+
+def check_fields(path: Path, document: dict[str, Any], rules: FieldRules) -> None:
+    """Raise a ``ValueError`` naming ``path`` and the field when a field of ``rules`` (name -> (what it must
+    be, test)) is missing from ``document`` or fails its test."""
+    for key, (expected, valid) in rules.items():
+        if key not in document:
+            raise ValueError(f"{path}: no {key!r} field; expected {expected}")
+        if not valid(document[key]):
+            raise ValueError(f"{path}: {key!r} must be {expected}, got {short_repr(document[key])}")

@@ -42,7 +42,14 @@ import numpy as np
 
 from contrasent.data.files import DataFormatError
 from contrasent.models.atomic_folder import FolderKind, check_replaceable
-from contrasent.search.index_checks import check_ids, first_non_finite_row, first_non_unit_row
+from contrasent.search.index_checks import (
+    FieldRules,
+    check_fields,
+    check_ids,
+    first_non_finite_row,
+    first_non_unit_row,
+    read_format_file,
+)
 from contrasent.search.model_probe import SAME_MODEL_MIN_COSINE
 from contrasent.search.quantization import QUANTIZATIONS
 from contrasent.search.text_checks import check_text, short_repr
@@ -142,18 +149,9 @@ def read_metadata(folder: Path) -> dict[str, Any]:
         ValueError: not JSON, another format or version, or a field missing or of the wrong kind (named).
     """
     path = folder / METADATA_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: {folder} is not a saved SemanticIndex")
-    try:
-        metadata = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, RecursionError) as error:
-        raise ValueError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(metadata, dict) or metadata.get("format") != INDEX_FORMAT or \
-            metadata.get("version") not in READABLE_VERSIONS:
-        found = (metadata.get("format"), metadata.get("version")) if isinstance(metadata, dict) else (metadata, None)
-        raise ValueError(f"{path}: expected format {INDEX_FORMAT!r} version {QUANTIZED_INDEX_VERSION}, "
-                         f"{INDEX_VERSION} or 1, got {found[0]!r} version {found[1]!r}")
-    rules: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    metadata = read_format_file(path, INDEX_FORMAT, READABLE_VERSIONS,
+                                f"{QUANTIZED_INDEX_VERSION}, {INDEX_VERSION} or 1", f"{folder} is not a saved SemanticIndex")
+    rules: FieldRules = {
         "embedding_dim": ("a positive integer", lambda v: _is_int(v) and v > 0),
         "count": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
         "similarity": (f"one of {SIMILARITIES}", lambda v: v in SIMILARITIES),
@@ -172,13 +170,9 @@ def read_metadata(folder: Path) -> dict[str, Any]:
         rules["rescore_k"] = ("a positive integer or null", lambda v: v is None or (_is_int(v) and v > 0))
         rules["checksums"] = (f"an object with the SHA-256 of {CORPUS_NAME} and the quantized arrays",
                               lambda v: isinstance(v, dict) and CORPUS_NAME in v)
-    for key, (expected, valid) in rules.items():
-        if key not in metadata:
-            raise ValueError(f"{path}: no {key!r} field; expected {expected}")
-        if not valid(metadata[key]):
-            raise ValueError(f"{path}: {key!r} must be {expected}, got {short_repr(metadata[key])}")
+    check_fields(path, metadata, rules)
     # written since prompts and truncate_dim exist; absent from older indexes (no prompt, all dimensions)
-    optional: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    optional: FieldRules = {
         "truncate_dim": ("a positive integer or null", lambda v: v is None or (_is_int(v) and v > 0)),
         "document_prompt": ("a string or null", lambda v: v is None or isinstance(v, str)),
         "query_prompt": ("a string or null", lambda v: v is None or isinstance(v, str)),

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from contrasent.models.atomic_file import write_atomically
 from contrasent.models.atomic_folder import FolderKind
+from contrasent.search.index_checks import FieldRules, check_fields, read_format_file
 from contrasent.search.model_probe import SAME_MODEL_MIN_COSINE, probe_cosine
 from contrasent.search.text_checks import short_repr
 
@@ -62,18 +62,9 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         ValueError: not JSON, another format or version, a field missing or of the wrong kind (named).
     """
     path = folder / MANIFEST_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: {folder} holds no corpus embeddings written by contrasent encode")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, RecursionError) as error:
-        raise ValueError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != SHARDS_FORMAT or \
-            manifest.get("version") != SHARDS_VERSION:
-        found = (manifest.get("format"), manifest.get("version")) if isinstance(manifest, dict) else (manifest, None)
-        raise ValueError(f"{path}: expected format {SHARDS_FORMAT!r} version {SHARDS_VERSION}, got {found[0]!r} "
-                         f"version {found[1]!r}")
-    rules: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    manifest = read_format_file(path, SHARDS_FORMAT, (SHARDS_VERSION,), str(SHARDS_VERSION),
+                                f"{folder} holds no corpus embeddings written by contrasent encode")
+    rules: FieldRules = {
         "status": ("'incomplete' or 'complete'", lambda v: v in ("incomplete", "complete")),
         "model": ("a string or null", lambda v: v is None or isinstance(v, str)),
         "model_probe": ('{"texts": [...], "embeddings": [[...], ...]}', _is_probe),
@@ -87,11 +78,7 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         "count": ("a positive integer", _is_positive_int),
         "shards": ("a list of shards", lambda v: isinstance(v, list)),
     }
-    for key, (expected, valid) in rules.items():
-        if key not in manifest:
-            raise ValueError(f"{path}: no {key!r} field; expected {expected}")
-        if not valid(manifest[key]):
-            raise ValueError(f"{path}: {key!r} must be {expected}, got {short_repr(manifest[key])}")
+    check_fields(path, manifest, rules)
     _check_shard_entries(path, manifest)
     return manifest
 
