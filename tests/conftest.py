@@ -28,6 +28,17 @@ TINY_BERT_DIR = SHARED_DIR / "models" / "tiny-bert-topics"
 
 
 @pytest.fixture(scope="session")
+def scifact_head(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """``scifact_head(n)``: the first ``n`` SciFact documents, as a BEIR ``corpus.jsonl`` in a temporary folder."""
+    def first_documents(count: int) -> Path:
+        path = tmp_path_factory.mktemp("corpus") / "corpus.jsonl"
+        with open(data_dir / "beir_scifact" / "corpus.jsonl", encoding="utf-8") as file:
+            path.write_text("".join(line for _, line in zip(range(count), file)), encoding="utf-8")
+        return path
+    return first_documents
+
+
+@pytest.fixture(scope="session")
 def data_dir() -> Path:
     """``../shared/data``: STS-B, STS12-16, SICK, SNLI triples, wiki sentences, SciFact, MS MARCO subset."""
     if not DATA_DIR.is_dir():

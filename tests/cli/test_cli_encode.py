@@ -29,12 +29,9 @@ sys.exit(main(sys.argv[2:]))
 
 
 @pytest.fixture(scope="module")
-def corpus(data_dir, tmp_path_factory) -> Path:
+def corpus(scifact_head) -> Path:
     """The first 200 SciFact documents, as a BEIR corpus.jsonl."""
-    path = tmp_path_factory.mktemp("corpus") / "corpus.jsonl"
-    with open(data_dir / "beir_scifact" / "corpus.jsonl", encoding="utf-8") as file:
-        path.write_text("".join(line for _, line in zip(range(200), file)), encoding="utf-8")
-    return path
+    return scifact_head(200)
 
 
 def start_encode(model: Path, corpus: Path, output: Path, delay: float) -> subprocess.Popen:

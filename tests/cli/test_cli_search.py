@@ -25,12 +25,9 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 @pytest.fixture(scope="module")
-def corpus(data_dir, tmp_path_factory) -> Path:
+def corpus(scifact_head) -> Path:
     """The first 50 SciFact documents, as a BEIR corpus.jsonl (in a temporary folder)."""
-    path = tmp_path_factory.mktemp("corpus") / "corpus.jsonl"
-    with open(data_dir / "beir_scifact" / "corpus.jsonl", encoding="utf-8") as file:
-        path.write_text("".join(line for _, line in zip(range(50), file)), encoding="utf-8")
-    return path
+    return scifact_head(50)
 
 
 def test_search_prints_ranked_results_and_caches_the_index(tiny_bert_dir, corpus, tmp_path, capsys) -> None:

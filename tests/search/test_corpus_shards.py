@@ -25,12 +25,9 @@ DOCUMENTS = 200
 
 
 @pytest.fixture(scope="module")
-def corpus(data_dir, tmp_path_factory) -> Path:
+def corpus(scifact_head) -> Path:
     """The first 200 SciFact documents, as a BEIR corpus.jsonl."""
-    path = tmp_path_factory.mktemp("corpus") / "corpus.jsonl"
-    with open(data_dir / "beir_scifact" / "corpus.jsonl", encoding="utf-8") as file:
-        path.write_text("".join(line for _, line in zip(range(DOCUMENTS), file)), encoding="utf-8")
-    return path
+    return scifact_head(DOCUMENTS)
 
 
 @pytest.fixture(scope="module")

@@ -46,11 +46,8 @@ def worker(rank: int, init_file: str, model_dir: str, corpus: str, tmp: str) -> 
 
 
 @pytest.fixture(scope="module")
-def corpus(data_dir, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("corpus") / "corpus.jsonl"
-    with open(data_dir / "beir_scifact" / "corpus.jsonl", encoding="utf-8") as file:
-        path.write_text("".join(line for _, line in zip(range(200), file)), encoding="utf-8")
-    return path
+def corpus(scifact_head) -> Path:
+    return scifact_head(200)
 
 
 def test_two_processes_write_what_one_process_writes(tiny_bert_dir, corpus, tmp_path) -> None:
