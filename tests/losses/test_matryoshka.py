@@ -99,6 +99,9 @@ class _Columns(nn.Module):
     def get_embedding_dimension(self) -> int:
         return self.dim
 
+    def _get_untruncated_embedding_dimension(self) -> int:  # what MatryoshkaLoss asks since sentence-transformers 6.3
+        return self.dim
+
     def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {"sentence_embedding": features["embedding"]}
 
