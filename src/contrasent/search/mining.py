@@ -169,8 +169,8 @@ def mine_hard_negatives(
     for begin in builtins.range(0, len(part), query_block_size):
         mined.update(_mine_block(part[begin:begin + query_block_size], texts, blocks, embed,
                                  faiss_search if use_faiss else exact_search, rules, seed))
-    for other in gather(mined)[1:] if world > 1 else ():
-        mined.update(other)
+    if world > 1:  # every rank gets every row
+        mined = {row: result for part_mined in gather(mined) for row, result in part_mined.items()}
     negatives = [[texts.corpus[i] for i in mined[row].ids] + [None] * (rules.k - len(mined[row].ids))
                  for row in builtins.range(len(texts.anchors))]
     stats = MiningStats.collect(

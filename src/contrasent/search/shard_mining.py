@@ -53,8 +53,9 @@ class ShardBlocks:
         for number, (_, embeddings) in enumerate(load_shards(self.folder)):
             step = self.block_size or max(1, len(embeddings))
             for begin in range(0, len(embeddings), step):
-                kept = np.flatnonzero(self.keep[start + begin:start + begin + step])
-                rows = embeddings[begin:begin + step]
+                stop = min(begin + step, len(embeddings))
+                kept = np.flatnonzero(self.keep[start + begin:start + stop])
+                rows = embeddings[begin:stop]
                 rows = rows if len(kept) == len(rows) else rows[kept]
                 positions = kept.astype(np.int64) + start + begin
                 rows = np.asarray(rows, dtype=np.float32)
