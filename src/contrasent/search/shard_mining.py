@@ -77,6 +77,33 @@ def mining_document_settings(model: Any) -> tuple[str, int | None]:
     return prompt or "", getattr(config, "truncate_dim", None)
 
 
+def check_shard_corpus(
+    directory: str | os.PathLike, texts: list[str], corpus_file: str | os.PathLike | None = None,
+) -> dict[str, Any]:
+    """The manifest of ``directory``, once its encoding is complete and it was encoded from ``texts`` (their
+    count; ``corpus_file``'s SHA-256 when given). No model needed: ``contrasent mine`` checks this before
+    loading one.
+
+    Raises:
+        FileNotFoundError: no manifest; ValueError: an incomplete encoding, another row count or corpus file.
+    """
+    folder = Path(directory)
+    manifest = read_manifest(folder)
+    path = folder / MANIFEST_NAME
+    load_shards(folder)  # refuses an incomplete encoding
+    if manifest["count"] != len(texts):
+        where = f"corpus file {corpus_file}" if corpus_file is not None else "the corpus"
+        raise ValueError(f"{where} holds {len(texts)} texts, but {path} records {manifest['count']} rows (encoded "
+                         f"from {manifest['corpus']['file']}): mine with the corpus the shards were encoded from")
+    if corpus_file is not None:
+        digest = file_sha256(Path(corpus_file))
+        if digest != manifest["corpus"]["sha256"]:
+            raise ValueError(f"corpus file {corpus_file} is not the file the shards in {folder} were encoded from: "
+                             f"its SHA-256 is {digest[:12]}..., {path} records {manifest['corpus']['sha256'][:12]}... "
+                             f"({manifest['corpus']['file']}); mine with that file, or encode this one")
+    return manifest
+
+
 def open_shards(
     directory: str | os.PathLike, model: Any, texts: list[str], keep: np.ndarray,
     corpus_file: str | os.PathLike | None = None, block_size: int | None = None,
@@ -95,27 +122,20 @@ def open_shards(
         FileNotFoundError: no manifest; ValueError: an incomplete encoding, or shards of another model,
             prompt, ``truncate_dim``, row count or corpus file (the manifest and the difference named).
     """
+    manifest = check_shard_corpus(directory, texts, corpus_file)
     folder = Path(directory)
-    manifest = read_manifest(folder)
     path = folder / MANIFEST_NAME
-    load_shards(folder)  # refuses an incomplete encoding
-    if manifest["count"] != len(texts):
-        where = f"corpus file {corpus_file}" if corpus_file is not None else "the corpus"
-        raise ValueError(f"{where} holds {len(texts)} texts, but {path} records {manifest['count']} rows (encoded "
-                         f"from {manifest['corpus']['file']}): mine with the corpus the shards were encoded from")
-    if corpus_file is not None:
-        digest = file_sha256(Path(corpus_file))
-        if digest != manifest["corpus"]["sha256"]:
-            raise ValueError(f"corpus file {corpus_file} is not the file the shards in {folder} were encoded from: "
-                             f"its SHA-256 is {digest[:12]}..., {path} records {manifest['corpus']['sha256'][:12]}... "
-                             f"({manifest['corpus']['file']}); mine with that file, or encode this one")
     prompt, truncate_dim = mining_document_settings(model)
-    advice = "encode the corpus again with the mining's settings (contrasent encode), or mine with the model's settings"
-    for name, recorded, mining in (("prompt", manifest["prompt"], prompt),
-                                   ("truncate_dim", manifest["truncate_dim"], truncate_dim)):
+    for name, recorded, mining, flag in (
+        ("prompt", manifest["prompt"], prompt, f"--document-prompt {prompt!r}"),
+        ("truncate_dim", manifest["truncate_dim"], truncate_dim,
+         "no --truncate-dim" if truncate_dim is None else f"--truncate-dim {truncate_dim}"),
+    ):
         if recorded != mining:
             raise ValueError(f"{path} was written with the document {name} {recorded!r}, but mining embeds the "
-                             f"anchors and documents with {name} {mining!r} (the model's default); {advice}")
+                             f"anchors and documents with {name} {mining!r} (the model's default); encode the "
+                             f"corpus again with {flag} (contrasent encode), or mine with a model set up as the "
+                             "shards were written")
     dim = truncate_dim or getattr(model, "embedding_dim", None)
     if dim is not None and dim != manifest["embedding_dim"]:
         raise ValueError(f"{path} holds {manifest['embedding_dim']}-dimensional embeddings, but the mining's model "
