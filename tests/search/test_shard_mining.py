@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tracemalloc
 from datetime import timedelta
 from pathlib import Path
@@ -21,7 +20,6 @@ import pytest
 from contrasent.search.corpus_shards import encode_corpus
 from contrasent.search.mining import mine_hard_negatives
 
-SRC = Path(__file__).resolve().parents[2] / "src"
 DIM = 8
 
 
@@ -236,23 +234,12 @@ def worker(rank: int, init_file: str, corpus_file: str, folder: str, out: str) -
         dist.destroy_process_group()
 
 
-def test_two_processes_mine_what_one_process_mines(shards, tmp_path):
-    import torch.multiprocessing as mp
-
+def test_two_processes_mine_what_one_process_mines(shards, tmp_path, spawn):
     dataset, _, corpus_file, folder = shards
     expected = []
     for rules in DISTRIBUTED_RULES:
         mined = mine_hard_negatives(dataset, HashModel(), corpus_file, corpus_embeddings=folder, verbose=False, **rules)
         expected += [mined.to_dict()] * 3
-    previous = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), previous]))
-    try:
-        mp.spawn(worker, args=(str(tmp_path / "init"), str(corpus_file), str(folder), str(tmp_path)),
-                 nprocs=WORLD, join=True)
-    finally:
-        if previous is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = previous
+    spawn(worker, (str(tmp_path / "init"), str(corpus_file), str(folder), str(tmp_path)), WORLD)
     for rank in range(WORLD):  # every rank returns the whole data set
         assert json.loads((tmp_path / f"rank{rank}.json").read_text()) == expected, rank
