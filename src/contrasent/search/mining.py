@@ -25,10 +25,23 @@ instead, the row's other columns repeated: k times as many rows, so one epoch ma
 pairs, each with a different negative. A row with no negative at all is kept once, with ``None``.
 
 Embeddings are computed once (unique anchors, deduplicated corpus) and, with ``cache_dir``, stored as
-``.npy`` files keyed by a hash of the model identity and the texts (:mod:`contrasent.search.embedding_cache`). Search is exact: chunked matrix
-products with bounded memory, or faiss's exact inner-product index with ``use_faiss=True``; either way
-the candidates are rescored by :func:`contrasent.search.topk.rescore`, so the mined negatives do not depend on
-the backend, the chunking or the CPU (see :mod:`contrasent.search.topk`).
+``.npy`` files keyed by a hash of the model identity and the texts (:mod:`contrasent.search.embedding_cache`).
+The corpus's embeddings can instead come from the shards ``contrasent encode`` wrote
+(``corpus_embeddings=``, :mod:`contrasent.search.shard_mining`): they are then never all in memory.
+
+Mining runs block by block (one implementation, in memory or from shards): ``query_block_size`` distinct
+anchors are embedded, ranked against the corpus block by block with a running top-k
+(:func:`contrasent.search.blockwise.blockwise_top_k`), and their rows' negatives selected, before the next
+block. Each row's positive is scored in the same pass, from the same rows. Memory therefore holds one
+block of anchors, their candidates and one corpus block, plus the rows' results, whatever the number of
+anchors; the corpus only when it is mined in memory. Search is exact: chunked matrix products, or faiss's
+exact inner-product index with ``use_faiss=True``; either way the candidates are rescored by
+:func:`contrasent.search.topk.rescore`, so the mined negatives do not depend on the backend, the block
+sizes, the chunking or the CPU (see :mod:`contrasent.search.topk`). ``sampling="random"`` draws each row's
+negatives with a generator seeded by ``(seed, row)``: the same draws however the rows are split.
+
+Under ``torch.distributed`` each process mines a contiguous part of the distinct anchors and every
+process returns the whole result (:mod:`contrasent.search.shard_ranks`'s ``gather``).
 """
 
 from __future__ import annotations
