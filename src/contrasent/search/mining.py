@@ -176,21 +176,12 @@ def mine_hard_negatives(
         keep = np.zeros(len(texts.corpus), dtype=bool)
         keep[list(texts.corpus_row.values())] = True
         blocks = open_shards(corpus_embeddings, model, texts.corpus, keep, corpus_file, corpus_block_size)
-    rank, world = rank_and_world()
-    part = contiguous_part(list(builtins.range(len(texts.queries))), rank, world)
-    mined: dict[int, _Mined] = {}
-    for begin in builtins.range(0, len(part), query_block_size):
-        mined.update(_mine_block(part[begin:begin + query_block_size], texts, blocks, embed,
-                                 faiss_search if use_faiss else exact_search, rules, seed))
-    if world > 1:  # every rank gets every row
-        mined = {row: result for part_mined in gather(mined) for row, result in part_mined.items()}
-    negatives = [[texts.corpus[i] for i in mined[row].ids] + [None] * (rules.k - len(mined[row].ids))
-                 for row in builtins.range(len(texts.anchors))]
-    stats = MiningStats.collect(
-        negatives, np.array([mined[row].positive_score for row in builtins.range(len(negatives))]),
-        [score for row in builtins.range(len(negatives)) for score in mined[row].scores],
-        sum(mined[row].filled for row in builtins.range(len(negatives))), num_negatives)
-    if verbose and rank == 0:
+    mined = _mine_rows(texts, blocks, embed, faiss_search if use_faiss else exact_search, rules, seed, query_block_size)
+    negatives = [[texts.corpus[i] for i in result.ids] + [None] * (rules.k - len(result.ids)) for result in mined]
+    stats = MiningStats.collect(negatives, np.array([result.positive_score for result in mined]),
+                                [score for result in mined for score in result.scores],
+                                sum(result.filled for result in mined), num_negatives)
+    if verbose and rank_and_world()[0] == 0:
         print(stats)
     result = _with_negatives(dataset, negatives, num_negatives, output_format)
     return (result, stats) if return_stats else result
@@ -297,6 +288,22 @@ class _Mined:
     positive_score: float
 
 
+def _mine_rows(
+    texts: _Texts, corpus: CorpusBlocks, embed: _Embedder, search: BlockSearch, rules: _Rules, seed: int,
+    query_block_size: int,
+) -> list[_Mined]:
+    """Every row's result, in row order: this process mines its contiguous part of the distinct anchors,
+    ``query_block_size`` at a time, and under ``torch.distributed`` the parts are gathered on every rank."""
+    rank, world = rank_and_world()
+    part = contiguous_part(list(builtins.range(len(texts.queries))), rank, world)
+    mined: dict[int, _Mined] = {}
+    for begin in builtins.range(0, len(part), query_block_size):
+        mined.update(_mine_block(part[begin:begin + query_block_size], texts, corpus, embed, search, rules, seed))
+    if world > 1:
+        mined = {row: result for rank_mined in gather(mined) for row, result in rank_mined.items()}
+    return [mined[row] for row in builtins.range(len(texts.anchors))]
+
+
 def _mine_block(
     block: list[int], texts: _Texts, corpus: CorpusBlocks, embed: _Embedder, search: BlockSearch, rules: _Rules,
     seed: int,
@@ -308,34 +315,22 @@ def _mine_block(
     same pass. A row that finds fewer than k qualifying texts there is searched again twice as deep (its
     anchor with the others of the block that need it), until it has k or has seen the corpus.
     """
-    queries = embed([texts.queries[q] for q in block], "anchor")
+    queries = embed([texts.queries[q] for q in block], "anchor")  # (len(block), d)
     if queries.shape[1] != corpus.dim:
         raise ValueError(f"model.encode returned dimensions {queries.shape[1]} and {corpus.dim}")
     local = {q: j for j, q in enumerate(block)}
     rows = [row for q in block for row in texts.rows_of_query[q]]
     query_of = {row: local[texts.query_row[texts.anchors[row]]] for row in rows}
-    excluded: list[set[int]] = [set() for _ in block]
-    for row in rows:
-        if texts.positives[row] in texts.corpus_row:
-            excluded[query_of[row]].add(texts.corpus_row[texts.positives[row]])
-    for j, q in enumerate(block):
-        if texts.queries[q] in texts.corpus_row:
-            excluded[j].add(texts.corpus_row[texts.queries[q]])
-    size = corpus.size
-    rules = replace(rules, max_rank=size if rules.max_rank is None else min(rules.max_rank, size))
-    depth = min(size, rules.max_rank + max(len(e) for e in excluded))
+    excluded = _block_exclusions(block, rows, query_of, texts)
+    rules = replace(rules, max_rank=corpus.size if rules.max_rank is None else min(rules.max_rank, corpus.size))
+    depth = min(corpus.size, rules.max_rank + max(len(e) for e in excluded))
     in_corpus = [row for row in rows if texts.positives[row] in texts.corpus_row]
     pairs = np.array([(query_of[row], texts.corpus_row[texts.positives[row]]) for row in in_corpus], dtype=np.int64)
     top_scores, top_ids, pair_scores = blockwise_top_k(queries, corpus, depth, search, pairs)
     positive_scores = dict(zip(in_corpus, pair_scores.tolist()))
     outside = [row for row in rows if row not in positive_scores]
     if outside:  # shards only: a positive that no row of the corpus holds is embedded here
-        distinct = list(dict.fromkeys(texts.positives[row] for row in outside))
-        embedded = embed(distinct, "positive")
-        position = {text: i for i, text in enumerate(distinct)}
-        scored = rescore(queries[[query_of[row] for row in outside]], embedded,
-                         np.array([[position[texts.positives[row]]] for row in outside], dtype=np.int64))[:, 0]
-        positive_scores.update(zip(outside, scored.tolist()))
+        positive_scores.update(zip(outside, _scores_of_outside_positives(queries, outside, query_of, texts, embed)))
     ranking = {j: (top_scores[j], top_ids[j]) for j in builtins.range(len(block))}
     mined: dict[int, _Mined] = {}
     pending = rows
@@ -346,17 +341,41 @@ def _mine_block(
             chosen, chosen_scores, filled = _select(
                 scores, ids, excluded[query_of[row]], positive_scores[row], rules,
                 lambda row=row: np.random.default_rng([seed, row]))
-            if len(chosen) == rules.k or len(ids) == size:
+            if len(chosen) == rules.k or len(ids) == corpus.size:
                 mined[row] = _Mined(chosen, chosen_scores, filled, positive_scores[row])
             else:
                 deeper.append(row)
         if deeper:
-            depth = min(size, 2 * depth)
+            depth = min(corpus.size, 2 * depth)
             again = sorted({query_of[row] for row in deeper})
             scores, ids, _ = blockwise_top_k(queries[again], corpus, depth, search)
             ranking.update((j, (scores[i], ids[i])) for i, j in enumerate(again))
         pending = deeper
     return mined
+
+
+def _block_exclusions(block: list[int], rows: list[int], query_of: dict[int, int], texts: _Texts) -> list[set[int]]:
+    """For each anchor of ``block``, the corpus positions never mined for it: its labelled positives (over
+    all its ``rows``) and the anchor text itself, where the corpus holds them."""
+    excluded: list[set[int]] = [set() for _ in block]
+    for row in rows:
+        if texts.positives[row] in texts.corpus_row:
+            excluded[query_of[row]].add(texts.corpus_row[texts.positives[row]])
+    for j, q in enumerate(block):
+        if texts.queries[q] in texts.corpus_row:
+            excluded[j].add(texts.corpus_row[texts.queries[q]])
+    return excluded
+
+
+def _scores_of_outside_positives(
+    queries: np.ndarray, rows: list[int], query_of: dict[int, int], texts: _Texts, embed: _Embedder,
+) -> list[float]:
+    """The positive scores of ``rows`` whose positive is in no corpus row: each distinct positive embedded,
+    scored against its anchor's (Q, d) embedding as :func:`~contrasent.search.topk.rescore` scores."""
+    distinct = list(dict.fromkeys(texts.positives[row] for row in rows))
+    position = {text: i for i, text in enumerate(distinct)}
+    return rescore(queries[[query_of[row] for row in rows]], embed(distinct, "positive"),
+                   np.array([[position[texts.positives[row]]] for row in rows], dtype=np.int64))[:, 0].tolist()
 
 
 def _select(
