@@ -107,6 +107,16 @@ def test_mining_from_shards_equals_mining_in_memory(shards, rules):
     assert texts.to_dict() == want.to_dict()
 
 
+def test_faiss_mines_from_shards_what_numpy_mines(shards):
+    pytest.importorskip("faiss")
+    dataset, corpus, corpus_file, folder = shards
+    rules = {"num_negatives": 3, "range": (1, 30), "margin": 0.02, "verbose": False}
+    want = mine_hard_negatives(dataset, HashModel(), corpus, **rules)
+    got = mine_hard_negatives(dataset, HashModel(), corpus_file, corpus_embeddings=folder, use_faiss=True,
+                              query_block_size=4, corpus_block_size=5, **rules)
+    assert got.to_dict() == want.to_dict()
+
+
 def test_a_positive_outside_the_corpus_is_embedded(shards):
     """Its score is the cosine to its embedding; nothing else changes: the other rows mine what they mine
     without it, its row what it mines in memory beside its anchor's other rows with the text added."""
