@@ -38,6 +38,18 @@ def scifact_head(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     return first_documents
 
 
+@pytest.fixture
+def spawn(monkeypatch: pytest.MonkeyPatch):
+    """``spawn(worker, args, nprocs)``: ``torch.multiprocessing.spawn`` (joined) with ``src`` on the workers'
+    ``PYTHONPATH`` (restored after the test)."""
+    def run(worker, args: tuple, nprocs: int) -> None:
+        import torch.multiprocessing as mp
+
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH")])))
+        mp.spawn(worker, args=args, nprocs=nprocs, join=True)
+    return run
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """``../shared/data``: STS-B, STS12-16, SICK, SNLI triples, wiki sentences, SciFact, MS MARCO subset."""

@@ -6,7 +6,6 @@ leaves); and a foreign manifest is refused on both ranks."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -14,12 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from contrasent.models.encoder import SentenceEncoder
 from contrasent.search.corpus_shards import encode_corpus
 
-SRC = Path(__file__).resolve().parents[2] / "src"
 WORLD = 2
 OPTIONS = {"shard_size": 32, "batch_size": 16, "show_progress_bar": False}  # 200 rows: 7 shards
 RECORDED_BEFORE_RESUME = (0, 1, 4)
@@ -50,7 +47,7 @@ def corpus(scifact_head) -> Path:
     return scifact_head(200)
 
 
-def test_two_processes_write_what_one_process_writes(tiny_bert_dir, corpus, tmp_path) -> None:
+def test_two_processes_write_what_one_process_writes(tiny_bert_dir, corpus, tmp_path, spawn) -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -70,16 +67,7 @@ def test_two_processes_write_what_one_process_writes(tiny_bert_dir, corpus, tmp_
     (resumed / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     finished = {path.name: path.stat().st_mtime_ns for path in resumed.iterdir() if path.name != "manifest.json"}
 
-    previous = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), previous]))
-    try:
-        mp.spawn(worker, args=(str(tmp_path / "init"), str(tiny_bert_dir), str(corpus), str(tmp_path)),
-                 nprocs=WORLD, join=True)
-    finally:
-        if previous is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = previous
+    spawn(worker, (str(tmp_path / "init"), str(tiny_bert_dir), str(corpus), str(tmp_path)), WORLD)
 
     for name in ("fresh", "resumed"):
         folder = tmp_path / name

@@ -25,16 +25,30 @@ instead, the row's other columns repeated: k times as many rows, so one epoch ma
 pairs, each with a different negative. A row with no negative at all is kept once, with ``None``.
 
 Embeddings are computed once (unique anchors, deduplicated corpus) and, with ``cache_dir``, stored as
-``.npy`` files keyed by a hash of the model identity and the texts (:mod:`contrasent.search.embedding_cache`). Search is exact: chunked matrix
-products with bounded memory, or faiss's exact inner-product index with ``use_faiss=True``; either way
-the candidates are rescored by :func:`contrasent.search.topk.rescore`, so the mined negatives do not depend on
-the backend, the chunking or the CPU (see :mod:`contrasent.search.topk`).
+``.npy`` files keyed by a hash of the model identity and the texts (:mod:`contrasent.search.embedding_cache`).
+The corpus's embeddings can instead come from the shards ``contrasent encode`` wrote
+(``corpus_embeddings=``, :mod:`contrasent.search.shard_mining`): they are then never all in memory.
+
+Mining runs block by block (one implementation, in memory or from shards): ``query_block_size`` distinct
+anchors are embedded, ranked against the corpus block by block with a running top-k
+(:func:`contrasent.search.blockwise.blockwise_top_k`), and their rows' negatives selected, before the next
+block. Each row's positive is scored in the same pass, from the same rows. Memory therefore holds one
+block of anchors, their candidates and one corpus block, plus the rows' results, whatever the number of
+anchors; the corpus only when it is mined in memory. Search is exact: chunked matrix products, or faiss's
+exact inner-product index with ``use_faiss=True``; either way the candidates are rescored by
+:func:`contrasent.search.topk.rescore`, so the mined negatives do not depend on the backend, the block
+sizes, the chunking or the CPU (see :mod:`contrasent.search.topk`). ``sampling="random"`` draws each row's
+negatives with a generator seeded by ``(seed, row)``: the same draws however the rows are split.
+
+Under ``torch.distributed`` each process mines a contiguous part of the distinct anchors and every
+process returns the whole result (:mod:`contrasent.search.shard_ranks`'s ``gather``).
 """
 
 from __future__ import annotations
 
+import builtins
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -42,11 +56,22 @@ import numpy as np
 
 from contrasent.data.columns import ColumnLayout
 from contrasent.data.validation import validate_training_data
+from contrasent.search.blockwise import (
+    BlockSearch,
+    CorpusBlocks,
+    MatrixBlocks,
+    blockwise_top_k,
+    exact_search,
+    faiss_search,
+)
+from contrasent.search.corpus import read_corpus
 from contrasent.search.embedding_cache import encode_cached, model_identity
 from contrasent.search.index_checks import first_non_finite_row
 from contrasent.search.mining_stats import MiningStats
-from contrasent.search.text_checks import short_repr
-from contrasent.search.topk import candidate_count, exact_top_k, l2_normalize, rank_candidates, rescore
+from contrasent.search.shard_mining import open_shards
+from contrasent.search.shard_ranks import contiguous_part, gather, rank_and_world
+from contrasent.search.text_checks import check_positive_int, short_repr
+from contrasent.search.topk import l2_normalize, rescore
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -58,8 +83,9 @@ OUTPUT_FORMATS = ("n-tuple", "triplet")
 def mine_hard_negatives(
     dataset: Dataset,
     model: Any,
-    corpus: Sequence[str] | None = None,
+    corpus: Sequence[str] | str | os.PathLike | None = None,
     *,
+    corpus_embeddings: str | os.PathLike | None = None,
     anchor_column: str | None = None,
     positive_column: str | None = None,
     num_negatives: int = 3,
@@ -69,6 +95,8 @@ def mine_hard_negatives(
     sampling: str = "top",
     output_format: str = "n-tuple",
     batch_size: int = 32,
+    query_block_size: int = 4096,
+    corpus_block_size: int | None = None,
     use_faiss: bool = False,
     cache_dir: str | os.PathLike | None = None,
     model_id: str | None = None,
@@ -82,8 +110,14 @@ def mine_hard_negatives(
     Args:
         dataset: a ``datasets.Dataset`` with an anchor and a positive text column.
         model: anything with ``encode(list[str]) -> np.ndarray`` (N, d), e.g. a
-            :class:`~contrasent.SentenceEncoder` or a sentence-transformers model.
-        corpus: texts to mine from (default: the dataset's distinct positives); duplicates are merged.
+            :class:`~contrasent.SentenceEncoder` or a sentence-transformers model (with
+            ``corpus_embeddings``: the :class:`~contrasent.SentenceEncoder` that wrote them).
+        corpus: texts to mine from (default: the dataset's distinct positives), or a corpus file read by
+            :func:`contrasent.search.corpus.read_corpus`; duplicates are merged (the first one is kept).
+        corpus_embeddings: a folder of shards that ``contrasent encode`` (:func:`~contrasent.search.corpus_shards.encode_corpus`)
+            wrote for ``corpus`` (then required, one text per row) with ``model``: the corpus is not encoded
+            but read from there, block by block (:mod:`contrasent.search.shard_mining` says what is checked).
+            A positive that is not in the corpus is then embedded (without shards it is refused).
         anchor_column, positive_column: default the dataset's first and second columns.
         num_negatives: k ≥ 1 columns ``negative_1 … negative_k`` are added.
         range: ``(min_rank, max_rank)``, half-open; ``max_rank=None`` means the whole corpus.
@@ -93,38 +127,61 @@ def mine_hard_negatives(
         output_format: ``"n-tuple"`` (columns ``negative_1 … negative_k``) or ``"triplet"`` (a
             ``negative`` column, one row per mined negative; see the module docstring).
         batch_size: passed to ``model.encode`` when it accepts it.
+        query_block_size: distinct anchors embedded and searched at a time (memory: ``query_block_size × d``
+            embeddings and ``query_block_size × depth`` candidates, whatever the number of anchors).
+        corpus_block_size: corpus rows searched at a time (default: the whole in-memory corpus, or one
+            shard). Neither block size changes the result.
         use_faiss: search with faiss (``faiss-cpu``/``faiss-gpu``) instead of numpy; both are exact.
         cache_dir: store / reuse embeddings there (``.npy``). The key is the model identity (class,
             name or path, configuration) and the texts, not the weights: pass ``model_id`` (or clear the
             cache) when the weights change under the same name.
         model_id: overrides the model identity in the cache key.
-        seed: for ``sampling="random"``.
-        verbose: print the statistics.
+        seed: for ``sampling="random"`` (each row draws from a generator seeded by ``(seed, row)``).
+        verbose: print the statistics (on rank 0).
         return_stats: also return the :class:`MiningStats`.
         source: names the dataset in error messages (``contrasent mine`` passes the file).
+
+    Under ``torch.distributed`` (a process group initialized before the call, every process calling with
+    the same arguments), each rank mines a contiguous part of the distinct anchors and the rows are gathered:
+    every rank returns the result one process returns.
 
     Raises:
         ValueError / TypeError: bad arguments, or an anchor or positive that is missing (``None``), not a
             string or blank, named by ``source``, row and column (:func:`check_mining_data`); all before
-            anything is encoded.
+            anything is encoded. With ``corpus_embeddings``: shards that do not belong to ``model`` or
+            ``corpus`` (:func:`contrasent.search.shard_mining.open_shards`).
 
     Returns:
         The dataset with ``negative_1 … negative_k`` added (same rows, same order), or for ``"triplet"``
         each row once per negative with ``negative`` added; and the stats if ``return_stats``.
     """
     rules = _check_arguments(num_negatives, range, margin, relative_margin, sampling, output_format, batch_size)
+    query_block_size = check_positive_int(query_block_size, "query_block_size")
+    if corpus_block_size is not None:
+        corpus_block_size = check_positive_int(corpus_block_size, "corpus_block_size")
     columns = check_mining_data(dataset, anchor_column, positive_column, source)
-    texts = _gather_texts(dataset, corpus, *columns)
-    query_emb, corpus_emb = _embed(model, texts, batch_size, cache_dir, model_id or model_identity(model))
-    search = _FaissSearch(corpus_emb) if use_faiss else _ExactSearch(corpus_emb)
-    positive_scores = rescore(  # scored exactly as the search scores the candidates
-        query_emb[[texts.query_row[a] for a in texts.anchors]], corpus_emb,
-        np.array([texts.corpus_row[p] for p in texts.positives], dtype=np.int64).reshape(-1, 1),
-    )[:, 0]
-    negatives, negative_scores, rows_filled = _select_negatives(
-        search, query_emb, texts, _excluded(texts), positive_scores, rules, np.random.default_rng(seed))
-    stats = MiningStats.collect(negatives, positive_scores, negative_scores, rows_filled, num_negatives)
-    if verbose:
+    corpus_file = None
+    if isinstance(corpus, (str, os.PathLike)):
+        corpus_file, corpus = corpus, read_corpus(corpus)[1]
+    if corpus_embeddings is not None and corpus is None:
+        raise ValueError("corpus_embeddings needs the corpus they were encoded from: pass corpus (its file, or its "
+                         "texts in the file's order)")
+    texts = _gather_texts(dataset, corpus, *columns, merge_corpus=corpus_embeddings is None)
+    if use_faiss:
+        _check_faiss()
+    embed = _Embedder(model, batch_size, cache_dir, model_id or model_identity(model))
+    if corpus_embeddings is None:
+        blocks: CorpusBlocks = MatrixBlocks(embed(texts.corpus, "corpus text"), corpus_block_size)
+    else:
+        keep = np.zeros(len(texts.corpus), dtype=bool)
+        keep[list(texts.corpus_row.values())] = True
+        blocks = open_shards(corpus_embeddings, model, texts.corpus, keep, corpus_file, corpus_block_size)
+    mined = _mine_rows(texts, blocks, embed, faiss_search if use_faiss else exact_search, rules, seed, query_block_size)
+    negatives = [[texts.corpus[i] for i in result.ids] + [None] * (rules.k - len(result.ids)) for result in mined]
+    stats = MiningStats.collect(negatives, np.array([result.positive_score for result in mined]),
+                                [score for result in mined for score in result.scores],
+                                sum(result.filled for result in mined), num_negatives)
+    if verbose and rank_and_world()[0] == 0:
         print(stats)
     result = _with_negatives(dataset, negatives, num_negatives, output_format)
     return (result, stats) if return_stats else result
@@ -161,101 +218,164 @@ class _Rules:
 @dataclass(frozen=True)
 class _Texts:
     """The texts of one run: each row's anchor and positive, the distinct anchors (``queries``, one
-    embedding each) and the distinct ``corpus`` texts, with their positions."""
+    embedding each) with their positions and rows, and the ``corpus`` texts by position with the first
+    position of each distinct text (``corpus_row``)."""
 
     anchors: list[str]
     positives: list[str]
     queries: list[str]
     query_row: dict[str, int]
+    rows_of_query: list[list[int]]
     corpus: list[str]
     corpus_row: dict[str, int]
 
 
-def _gather_texts(dataset: Dataset, corpus: Sequence[str] | None, anchor_column: str, positive_column: str) -> _Texts:
+def _gather_texts(
+    dataset: Dataset, corpus: Sequence[str] | None, anchor_column: str, positive_column: str, merge_corpus: bool = True,
+) -> _Texts:
+    """The run's texts; ``merge_corpus``: the corpus's repeated texts are dropped (in memory) rather than
+    only skipped by the search (shards: one text per row), and every positive must be in the corpus."""
     anchors = _column(dataset, anchor_column)
     positives = _column(dataset, positive_column)
-    corpus_texts = list(dict.fromkeys(positives if corpus is None else corpus))
+    corpus_texts = list(positives if corpus is None else corpus)
     for index, text in enumerate(corpus_texts):
         if not isinstance(text, str):
             raise TypeError(f"corpus[{index}] must be a str, got {type(text).__name__}")
-    corpus_row = {text: i for i, text in enumerate(corpus_texts)}
+    if merge_corpus:
+        corpus_texts = list(dict.fromkeys(corpus_texts))
+    corpus_row: dict[str, int] = {}
+    for i, text in enumerate(corpus_texts):
+        corpus_row.setdefault(text, i)
     missing = [text for text in positives if text not in corpus_row]
-    if missing:
+    if missing and merge_corpus:
         raise ValueError(
             f"{len(missing)} positives are not in corpus (e.g. {missing[0][:80]!r}); the positive's score "
             "is needed for the margin rules, add the positives to the corpus"
         )
     queries = list(dict.fromkeys(anchors))
-    return _Texts(anchors, positives, queries, {text: i for i, text in enumerate(queries)}, corpus_texts, corpus_row)
+    query_row = {text: i for i, text in enumerate(queries)}
+    rows_of_query: list[list[int]] = [[] for _ in queries]
+    for row, anchor in enumerate(anchors):
+        rows_of_query[query_row[anchor]].append(row)
+    return _Texts(anchors, positives, queries, query_row, rows_of_query, corpus_texts, corpus_row)
 
 
-def _embed(
-    model: Any, texts: _Texts, batch_size: int, cache_dir: str | os.PathLike | None, identity: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """L2-normalized embeddings of the distinct anchors and of the corpus (through the cache); a NaN or
-    infinite embedding is refused, naming its text: it would rank first or never for every anchor."""
-    embedded = []
-    for kind, batch in (("anchor", texts.queries), ("corpus text", texts.corpus)):
-        embeddings = encode_cached(model, batch, batch_size, cache_dir, identity)
+class _Embedder:
+    """L2-normalized embeddings of texts (through the cache); a NaN or infinite embedding is refused, naming
+    its text: it would rank first or never for every anchor."""
+
+    def __init__(self, model: Any, batch_size: int, cache_dir: str | os.PathLike | None, identity: str) -> None:
+        self.model, self.batch_size, self.cache_dir, self.identity = model, batch_size, cache_dir, identity
+
+    def __call__(self, texts: list[str], kind: str) -> np.ndarray:
+        """(len(texts), d) float32 unit rows; ``kind`` names the texts in the error."""
+        embeddings = encode_cached(self.model, texts, self.batch_size, self.cache_dir, self.identity)
         bad_row = first_non_finite_row(embeddings)
         if bad_row is not None:
-            raise ValueError(f"the model embedded the {kind} {short_repr(batch[bad_row])} as NaN or infinite "
+            raise ValueError(f"the model embedded the {kind} {short_repr(texts[bad_row])} as NaN or infinite "
                              "values; nothing can be mined against it")
-        embedded.append(l2_normalize(embeddings))
-    query_emb, corpus_emb = embedded
-    if query_emb.shape[1] != corpus_emb.shape[1]:
-        raise ValueError(f"model.encode returned dimensions {query_emb.shape[1]} and {corpus_emb.shape[1]}")
-    return query_emb, corpus_emb
+        return l2_normalize(embeddings)
 
 
-def _excluded(texts: _Texts) -> dict[int, set[int]]:
-    """Query row -> corpus positions never mined for it: the anchor's labelled positives (over all its
-    rows) and the anchor text itself."""
-    excluded: dict[int, set[int]] = {}
-    for anchor, positive in zip(texts.anchors, texts.positives):
-        excluded.setdefault(texts.query_row[anchor], set()).add(texts.corpus_row[positive])
-    for anchor, row in texts.query_row.items():
-        if anchor in texts.corpus_row:
-            excluded[row].add(texts.corpus_row[anchor])
+@dataclass(frozen=True)
+class _Mined:
+    """One row's result: its negatives' corpus positions and scores (best first), whether any came from
+    beyond ``max_rank``, and its positive's score."""
+
+    ids: list[int]
+    scores: list[float]
+    filled: bool
+    positive_score: float
+
+
+def _mine_rows(
+    texts: _Texts, corpus: CorpusBlocks, embed: _Embedder, search: BlockSearch, rules: _Rules, seed: int,
+    query_block_size: int,
+) -> list[_Mined]:
+    """Every row's result, in row order: this process mines its contiguous part of the distinct anchors,
+    ``query_block_size`` at a time, and under ``torch.distributed`` the parts are gathered on every rank."""
+    rank, world = rank_and_world()
+    part = contiguous_part(list(builtins.range(len(texts.queries))), rank, world)
+    mined: dict[int, _Mined] = {}
+    for begin in builtins.range(0, len(part), query_block_size):
+        mined.update(_mine_block(part[begin:begin + query_block_size], texts, corpus, embed, search, rules, seed))
+    if world > 1:
+        mined = {row: result for rank_mined in gather(mined) for row, result in rank_mined.items()}
+    return [mined[row] for row in builtins.range(len(texts.anchors))]
+
+
+def _mine_block(
+    block: list[int], texts: _Texts, corpus: CorpusBlocks, embed: _Embedder, search: BlockSearch, rules: _Rules,
+    seed: int,
+) -> dict[int, _Mined]:
+    """The rows of the distinct anchors ``block`` (positions in ``texts.queries``), mined.
+
+    The anchors are embedded and ranked against the corpus deep enough for the range after their
+    exclusions (their rows' positives and the anchor text itself); each row's positive is scored in the
+    same pass. A row that finds fewer than k qualifying texts there is searched again twice as deep (its
+    anchor with the others of the block that need it), until it has k or has seen the corpus.
+    """
+    queries = embed([texts.queries[q] for q in block], "anchor")  # (len(block), d)
+    if queries.shape[1] != corpus.dim:
+        raise ValueError(f"model.encode returned dimensions {queries.shape[1]} and {corpus.dim}")
+    local = {q: j for j, q in enumerate(block)}
+    rows = [row for q in block for row in texts.rows_of_query[q]]
+    query_of = {row: local[texts.query_row[texts.anchors[row]]] for row in rows}
+    excluded = _block_exclusions(block, rows, query_of, texts)
+    rules = replace(rules, max_rank=corpus.size if rules.max_rank is None else min(rules.max_rank, corpus.size))
+    depth = min(corpus.size, rules.max_rank + max(len(e) for e in excluded))
+    in_corpus = [row for row in rows if texts.positives[row] in texts.corpus_row]
+    pairs = np.array([(query_of[row], texts.corpus_row[texts.positives[row]]) for row in in_corpus], dtype=np.int64)
+    top_scores, top_ids, pair_scores = blockwise_top_k(queries, corpus, depth, search, pairs)
+    positive_scores = dict(zip(in_corpus, pair_scores.tolist()))
+    outside = [row for row in rows if row not in positive_scores]
+    if outside:  # shards only: a positive that no row of the corpus holds is embedded here
+        positive_scores.update(zip(outside, _scores_of_outside_positives(queries, outside, query_of, texts, embed)))
+    ranking = {j: (top_scores[j], top_ids[j]) for j in builtins.range(len(block))}
+    mined: dict[int, _Mined] = {}
+    pending = rows
+    while pending:
+        deeper = []
+        for row in pending:
+            scores, ids = ranking[query_of[row]]
+            chosen, chosen_scores, filled = _select(
+                scores, ids, excluded[query_of[row]], positive_scores[row], rules,
+                lambda row=row: np.random.default_rng([seed, row]))
+            if len(chosen) == rules.k or len(ids) == corpus.size:
+                mined[row] = _Mined(chosen, chosen_scores, filled, positive_scores[row])
+            else:
+                deeper.append(row)
+        if deeper:
+            depth = min(corpus.size, 2 * depth)
+            again = sorted({query_of[row] for row in deeper})
+            scores, ids, _ = blockwise_top_k(queries[again], corpus, depth, search)
+            ranking.update((j, (scores[i], ids[i])) for i, j in enumerate(again))
+        pending = deeper
+    return mined
+
+
+def _block_exclusions(block: list[int], rows: list[int], query_of: dict[int, int], texts: _Texts) -> list[set[int]]:
+    """For each anchor of ``block``, the corpus positions never mined for it: its labelled positives (over
+    all its ``rows``) and the anchor text itself, where the corpus holds them."""
+    excluded: list[set[int]] = [set() for _ in block]
+    for row in rows:
+        if texts.positives[row] in texts.corpus_row:
+            excluded[query_of[row]].add(texts.corpus_row[texts.positives[row]])
+    for j, q in enumerate(block):
+        if texts.queries[q] in texts.corpus_row:
+            excluded[j].add(texts.corpus_row[texts.queries[q]])
     return excluded
 
 
-def _select_negatives(
-    search: _ExactSearch | _FaissSearch,
-    query_emb: np.ndarray,
-    texts: _Texts,
-    excluded: dict[int, set[int]],
-    positive_scores: np.ndarray,
-    rules: _Rules,
-    rng: np.random.Generator,
-) -> tuple[list[list[str | None]], list[float], int]:
-    """Each row's k negative texts (``None``-padded), the scores of all of them, and how many rows were
-    filled from beyond max_rank.
-
-    One search ranks every query deep enough for the range after its exclusions; a row that finds fewer
-    than k qualifying texts there searches again twice as deep, until it has k or has seen the corpus.
-    """
-    corpus_size = len(texts.corpus)
-    rules = replace(rules, max_rank=corpus_size if rules.max_rank is None else min(rules.max_rank, corpus_size))
-    depth = min(corpus_size, rules.max_rank + max(len(e) for e in excluded.values()))
-    top_scores, top_ids = search(query_emb, depth)
-    negatives: list[list[str | None]] = []
-    negative_scores: list[float] = []
-    rows_filled = 0
-    for anchor, positive_score in zip(texts.anchors, positive_scores):
-        row = texts.query_row[anchor]
-        scores, ids = top_scores[row], top_ids[row]
-        while True:
-            chosen, chosen_scores, filled = _select(
-                scores, ids, excluded[row], float(positive_score), rules, rng)
-            if len(chosen) == rules.k or len(ids) == corpus_size:
-                break
-            deeper = search(query_emb[row : row + 1], min(corpus_size, 2 * len(ids)))
-            scores, ids = deeper[0][0], deeper[1][0]
-        rows_filled += filled
-        negatives.append([texts.corpus[i] for i in chosen] + [None] * (rules.k - len(chosen)))
-        negative_scores.extend(chosen_scores)
-    return negatives, negative_scores, rows_filled
+def _scores_of_outside_positives(
+    queries: np.ndarray, rows: list[int], query_of: dict[int, int], texts: _Texts, embed: _Embedder,
+) -> list[float]:
+    """The positive scores of ``rows`` whose positive is in no corpus row: each distinct positive embedded,
+    scored against its anchor's (Q, d) embedding as :func:`~contrasent.search.topk.rescore` scores."""
+    distinct = list(dict.fromkeys(texts.positives[row] for row in rows))
+    position = {text: i for i, text in enumerate(distinct)}
+    return rescore(queries[[query_of[row] for row in rows]], embed(distinct, "positive"),
+                   np.array([[position[texts.positives[row]]] for row in rows], dtype=np.int64))[:, 0].tolist()
 
 
 def _select(
@@ -264,10 +384,11 @@ def _select(
     excluded: set[int],
     positive_score: float,
     rules: _Rules,
-    rng: np.random.Generator,
+    rng: Callable[[], np.random.Generator],
 ) -> tuple[list[int], list[float], bool]:
     """Corpus ids and scores of one row's negatives from its ranking (``ids`` best first, ``rules.max_rank``
-    an int), and whether any came from beyond ``max_rank``."""
+    an int), and whether any came from beyond ``max_rank``. ``rng`` makes the row's generator, called only
+    when it draws: the draws of a row do not depend on the other rows, nor on how deep it was ranked."""
     keep = ~np.isin(ids, list(excluded))
     scores, ids = scores[keep], ids[keep]  # position in these arrays = rank
     qualifies = np.ones(len(ids), dtype=bool)
@@ -277,7 +398,7 @@ def _select(
         qualifies &= scores <= positive_score * (1 - rules.relative_margin)
     in_range = np.flatnonzero(qualifies[rules.min_rank:rules.max_rank]) + rules.min_rank
     if rules.sampling == "random" and len(in_range) > rules.k:
-        in_range = np.sort(rng.choice(in_range, size=rules.k, replace=False))
+        in_range = np.sort(rng().choice(in_range, size=rules.k, replace=False))
     chosen = in_range[:rules.k].tolist()
     filled = False
     if len(chosen) < rules.k:
@@ -299,37 +420,14 @@ def _with_negatives(dataset: Dataset, negatives: list[list[str | None]], k: int,
     return dataset
 
 
-class _ExactSearch:
-    """Top-k inner-product search by chunked matrix products (:func:`contrasent.search.topk.exact_top_k`)."""
-
-    def __init__(self, corpus: np.ndarray) -> None:
-        self.corpus = corpus
-
-    def __call__(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return exact_top_k(queries, self.corpus, k)
-
-
-class _FaissSearch:
-    """Top-k inner-product search with faiss's exact ``IndexFlatIP``, its candidates rescored as
-    :func:`contrasent.search.topk.exact_top_k` does: the same scores and ties as :class:`_ExactSearch`."""
-
-    def __init__(self, corpus: np.ndarray) -> None:
-        try:
-            import faiss
-        except ImportError as error:
-            raise ImportError(
-                "use_faiss=True needs faiss: pip install faiss-cpu (or faiss-gpu), or use_faiss=False for "
-                "the exact numpy search"
-            ) from error
-        self.corpus = corpus
-        self.index = faiss.IndexFlatIP(corpus.shape[1])
-        self.index.add(np.ascontiguousarray(corpus, dtype=np.float32))
-
-    def __call__(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        queries = np.ascontiguousarray(queries, dtype=np.float32)
-        _, candidates = self.index.search(queries, candidate_count(k, len(self.corpus)))
-        candidates = candidates.astype(np.int64)
-        return rank_candidates(rescore(queries, self.corpus, candidates), candidates, k)
+def _check_faiss() -> None:
+    try:
+        import faiss  # noqa: F401
+    except ImportError as error:
+        raise ImportError(
+            "use_faiss=True needs faiss: pip install faiss-cpu (or faiss-gpu), or use_faiss=False for "
+            "the exact numpy search"
+        ) from error
 
 
 def _check_arguments(
