@@ -92,7 +92,8 @@ def sentence_pool(data_dir: Path) -> tuple[list[str], list[str]]:
 
 def build_corpus(data_dir: Path, documents: int, queries: int, seed: int) -> tuple[list[dict], list[dict]]:
     """``documents`` BEIR records of 1-5 distinct pool sentences (half with a title), and up to ``queries``
-    distinct sentences, each with a document that holds it; the same for the same arguments."""
+    distinct sentences, each with a document that holds it (when there are not enough of those, other pool
+    sentences with a random document); the same for the same arguments."""
     pool, titles = sentence_pool(data_dir)
     rng = np.random.default_rng(seed)
     records, members = [], []
@@ -111,6 +112,15 @@ def build_corpus(data_dir: Path, documents: int, queries: int, seed: int) -> tup
             query_records.append({"query": pool[sentence], "positive": records[number]["_id"]})
             if len(query_records) == queries:
                 break
+    # A small corpus holds fewer distinct sentences than the mining steps' query counts: the other pool
+    # sentences become queries too, each with a random document as its positive (mining's memory and time
+    # depend on how many queries there are, not on what they mean).
+    for sentence in rng.permutation(len(pool)):
+        if len(query_records) >= queries:
+            break
+        if int(sentence) not in used:
+            query_records.append({"query": pool[sentence],
+                                  "positive": records[int(rng.integers(documents))]["_id"]})
     return records, query_records
 
 

@@ -39,6 +39,42 @@ def scifact_head(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture
+def serving() -> Iterator[object]:
+    """``serving(*arguments) -> (url, health)``: ``contrasent serve *arguments`` started as a user starts it
+    (a free loopback port added), once its ``/health`` answers (the JSON it answered); stopped after the test."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    servers: list[subprocess.Popen] = []
+
+    def start(*arguments: str) -> tuple[str, dict]:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+        server = subprocess.Popen([sys.executable, "-m", "contrasent.cli", "serve", *arguments, "--port", str(port)],
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        servers.append(server)
+        url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                    return url, json.load(response)
+            except OSError:
+                assert server.poll() is None, server.stdout.read()
+                assert time.monotonic() < deadline, "contrasent serve did not start"
+                time.sleep(0.2)
+
+    yield start
+    for server in servers:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.fixture
 def spawn(monkeypatch: pytest.MonkeyPatch):
     """``spawn(worker, args, nprocs)``: ``torch.multiprocessing.spawn`` (joined) with ``src`` on the workers'
     ``PYTHONPATH`` (restored after the test)."""

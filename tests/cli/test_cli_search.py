@@ -10,18 +10,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from contrasent.cli import build_parser, main
-
-SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 @pytest.fixture(scope="module")
@@ -85,13 +79,7 @@ def chromium_paths() -> tuple[str, str] | None:
     return (browser, driver) if browser and driver else None
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def test_page_in_a_browser_shows_results(tiny_bert_dir, corpus, tmp_path) -> None:
+def test_page_in_a_browser_shows_results(tiny_bert_dir, corpus, tmp_path, serving) -> None:
     paths = chromium_paths()
     if paths is None:
         if os.environ.get("CI") == "true":
@@ -103,53 +91,35 @@ def test_page_in_a_browser_shows_results(tiny_bert_dir, corpus, tmp_path) -> Non
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "contrasent.cli", "serve", str(tiny_bert_dir), "--corpus", str(corpus),
-         "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    assert json.load(response)["documents"] == 50
-                break
-            except OSError:
-                assert server.poll() is None, server.stdout.read()
-                assert time.monotonic() < deadline, "contrasent serve did not start"
-                time.sleep(0.2)
+    url, health = serving(str(tiny_bert_dir), "--corpus", str(corpus))
+    assert health["documents"] == 50
 
-        options = webdriver.ChromeOptions()
-        options.binary_location = paths[0]
-        for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1000,800"):
-            options.add_argument(flag)
-        browser = webdriver.Chrome(service=Service(executable_path=paths[1]), options=options)
-        try:
-            browser.get(url)
-            assert "50 documents" in browser.find_element(By.CLASS_NAME, "about").text
-            box = browser.find_element(By.ID, "query")
-            box.send_keys("diffusion tensor imaging of the newborn brain")
-            top_k = browser.find_element(By.ID, "top-k")
-            top_k.clear()
-            top_k.send_keys("5")
-            browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-            WebDriverWait(browser, 30).until(
-                expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "#results li.result")))
-            items = browser.find_elements(By.CSS_SELECTOR, "#results li.result")
-            assert len(items) == 5
-            scores = [float(item.find_element(By.CLASS_NAME, "score").text) for item in items]
-            assert scores == sorted(scores, reverse=True) and all(-1 <= s <= 1 for s in scores)
-            assert all(item.find_element(By.CLASS_NAME, "text").text for item in items)
-            assert browser.find_element(By.ID, "status").text == ""
-            browser.save_screenshot(str(tmp_path / "page.png"))
-            assert (tmp_path / "page.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        finally:
-            browser.quit()
+    options = webdriver.ChromeOptions()
+    options.binary_location = paths[0]
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1000,800"):
+        options.add_argument(flag)
+    browser = webdriver.Chrome(service=Service(executable_path=paths[1]), options=options)
+    try:
+        browser.get(url)
+        assert "50 documents" in browser.find_element(By.CLASS_NAME, "about").text
+        box = browser.find_element(By.ID, "query")
+        box.send_keys("diffusion tensor imaging of the newborn brain")
+        top_k = browser.find_element(By.ID, "top-k")
+        top_k.clear()
+        top_k.send_keys("5")
+        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        WebDriverWait(browser, 30).until(
+            expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "#results li.result")))
+        items = browser.find_elements(By.CSS_SELECTOR, "#results li.result")
+        assert len(items) == 5
+        scores = [float(item.find_element(By.CLASS_NAME, "score").text) for item in items]
+        assert scores == sorted(scores, reverse=True) and all(-1 <= s <= 1 for s in scores)
+        assert all(item.find_element(By.CLASS_NAME, "text").text for item in items)
+        assert browser.find_element(By.ID, "status").text == ""
+        browser.save_screenshot(str(tmp_path / "page.png"))
+        assert (tmp_path / "page.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        browser.quit()
 
 
 def test_search_prompt_flags_reach_the_index(tiny_bert_dir, corpus, tmp_path, capsys) -> None:

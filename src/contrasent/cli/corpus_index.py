@@ -3,7 +3,8 @@ file, and the :class:`~contrasent.SemanticIndex` they give.
 
 The corpus is read by :func:`contrasent.search.corpus.read_corpus` (``.jsonl``, e.g. BEIR's
 ``corpus.jsonl``, or one text per line). ``--index DIR`` caches the encoded corpus: loaded when ``DIR``
-holds an index of this model and corpus, else built and saved there. Everything that can be checked
+holds an index of this model and corpus, else built and saved there; a folder of shards written by
+``contrasent encode`` (``manifest.json``) is searched in place (:meth:`~contrasent.SemanticIndex.from_shards`). Everything that can be checked
 before the encoding is (minutes, for a large corpus): a corpus without documents, an ``--index`` that
 is a file, a folder of other things, or cannot be written, and ``--backend faiss`` without faiss are
 refused first.
@@ -26,7 +27,8 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--corpus", required=True, type=Path,
                         help="corpus file: .jsonl (fields _id/id, title, text) or one text per line")
     parser.add_argument("--index", type=Path, default=None,
-                        help="folder caching the encoded corpus (loaded if present, else written)")
+                        help="folder caching the encoded corpus (loaded if present, else written), or a "
+                             "folder of shards written by contrasent encode (searched in place)")
     parser.add_argument("--text-field", default="text", help="text field of .jsonl records (default: text)")
     parser.add_argument("--title-field", default="title",
                         help="prepended to the text when present (default: title; '' to ignore)")
@@ -53,11 +55,17 @@ def load_or_build_index(args: argparse.Namespace) -> Any:
     from contrasent.search.corpus import read_corpus
     from contrasent.search.index import METADATA_NAME, SemanticIndex
     from contrasent.search.index_files import check_save_target
+    from contrasent.search.shard_manifest import MANIFEST_NAME
 
     if args.backend == "faiss":
         from contrasent.search.faiss_backend import import_faiss
 
         import_faiss()  # not installed: found now, not after the encoding
+    if args.index is not None and (args.index / MANIFEST_NAME).is_file():
+        # a folder of shards written by `contrasent encode`: searched in place, block by block, nothing encoded
+        # (the corpus file gives the results' texts and must be the one encoded)
+        options = {"backend": args.backend, "batch_size": args.batch_size, **prompt_options(args)}
+        return SemanticIndex.from_shards(args.index, load_encoder(args.model), corpus=args.corpus, **options)
     ids, texts = read_corpus(args.corpus, args.text_field, args.title_field or None, args.id_field)
     if not texts:
         raise ValueError(f"corpus file {args.corpus} holds no documents: there is nothing to search")

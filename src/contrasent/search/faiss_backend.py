@@ -4,6 +4,7 @@ rescores them as the exact search does (:mod:`contrasent.search.topk`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +22,33 @@ def import_faiss() -> Any:
     return faiss
 
 
+def new_index(factory: str, dim: int) -> Any:
+    """An empty inner-product index of ``dim`` from ``factory`` (``"Flat"``: ``IndexFlatIP``)."""
+    faiss = import_faiss()
+    return faiss.IndexFlatIP(dim) if factory == "Flat" else faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+
+
 def up_to_date(index: Any, factory: str, embeddings: np.ndarray) -> Any:
     """``index`` (``None``: a new one from ``factory``, ``"Flat"`` being ``IndexFlatIP``) trained if it
     needs it and holding every row of ``embeddings`` (the rows it lacks are appended)."""
-    faiss = import_faiss()
-    dim = embeddings.shape[1]
     if index is None:
-        index = (faiss.IndexFlatIP(dim) if factory == "Flat"
-                 else faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT))
+        index = new_index(factory, embeddings.shape[1])
     if not index.is_trained:
         index.train(embeddings)
     if index.ntotal < len(embeddings):
         index.add(embeddings[index.ntotal:])
+    return index
+
+
+def from_blocks(factory: str, sample: np.ndarray, blocks: Iterable[np.ndarray]) -> Any:
+    """A new index from ``factory`` trained (if it needs it) on ``sample`` (n, d) float32 rows, then
+    given each (m, d) block of the corpus in turn: the corpus is never one matrix in memory (the index
+    keeps what its factory keeps: all rows for ``"Flat"``, list assignments and codes for IVF-PQ ...)."""
+    index = new_index(factory, sample.shape[1])
+    if not index.is_trained:
+        index.train(np.ascontiguousarray(sample, dtype=np.float32))
+    for rows in blocks:
+        index.add(np.ascontiguousarray(rows, dtype=np.float32))
     return index
 
 

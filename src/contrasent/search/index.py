@@ -195,6 +195,7 @@ class SemanticIndex:
         self._faiss: Any = None
         self._quantized = QuantizedCorpus(quantization, self.dim) if quantization else None
         self._folder: Path | None = None  # where it was last saved or loaded from (info's bytes on disk)
+        self._shards: Any = None  # from_shards: the memory-mapped rows (contrasent.search.shard_index.ShardCorpus)
 
     # ------------------------------------------------------------------------------------------------
     # Building
@@ -229,6 +230,73 @@ class SemanticIndex:
                 raise ValueError(f"dataset has no column {column!r}; its columns are {dataset.column_names}")
         return cls.build(dataset[text_column], model, dataset[id_column] if id_column else None, **options)
 
+    @classmethod
+    def from_shards(
+        cls,
+        directory: str | os.PathLike,
+        model: SentenceEncoder | str | os.PathLike | None = None,
+        *,
+        corpus: str | os.PathLike | None = None,
+        block_size: int | None = None,
+        **options: Any,
+    ) -> SemanticIndex:
+        """Search a folder of shards written by :func:`~contrasent.search.corpus_shards.encode_corpus`
+        (``contrasent encode``) without loading its embeddings into memory.
+
+        The exact search reads the memory-mapped shards ``block_size`` rows at a time (default: a shard at
+        a time) and keeps each query's running top-k (:func:`contrasent.search.blockwise.blockwise_top_k`),
+        so memory is the ids, one block of float32 rows and the results, whatever the corpus size; the
+        results equal an in-memory index's. ``backend="faiss"`` builds its index block by block (trained on
+        a sample of at most 65,536 rows spread over the shards); ``quantization="int8"`` / ``"binary"``
+        calibrates its ranges on the same sample and quantizes block by block. Their candidates are
+        rescored as an in-memory index's are (faiss: with float32 rows read from the shards).
+
+        Args:
+            directory: the shards' folder (its encoding complete).
+            model: default: the manifest's ``model``. It must be the model that wrote the shards (its probe
+                sentences); documents keep the manifest's prompt and ``truncate_dim``.
+            corpus: the corpus file the shards were encoded from, for the results' texts (its SHA-256 and
+                ids must be the manifest's); without it each result's ``text`` is ``None``.
+            block_size: rows per block of the exact search (None: one shard).
+            **options: the constructor's ``similarity``, ``backend``, ``faiss_factory``, ``batch_size``,
+                ``query_prompt_name`` / ``query_prompt``, ``quantization``, ``rescore_k``.
+
+        The index cannot be extended (:meth:`add`) or saved: the shards are its storage.
+
+        Raises:
+            FileNotFoundError: no manifest or a shard file missing. ValueError: an incomplete encoding,
+                another model than the shards', a corpus file other than the encoded one (named, with the
+                difference), an option that would change the documents' embeddings.
+        """
+        from contrasent.search.shard_index import open_shard_corpus
+
+        refused = sorted(set(options) & {"document_prompt", "document_prompt_name", "truncate_dim", "dtype"})
+        if refused:
+            raise TypeError(f"from_shards() takes the documents' prompt and truncate_dim from the manifest and "
+                            f"searches in float32; do not pass {refused}")
+        folder = Path(directory)
+        shards, ids, texts = open_shard_corpus(folder, corpus, block_size,
+                                               normalize=options.get("similarity", "cosine") == "cosine")
+        manifest = shards.manifest
+        if model is None:
+            if not manifest["model"]:
+                raise ValueError(f"{folder / 'manifest.json'} records no model name: pass model=... to from_shards()")
+            model = manifest["model"]
+        index = cls(model, truncate_dim=manifest["truncate_dim"], document_prompt=manifest["prompt"],
+                    model_name=manifest["model"] if not isinstance(model, (str, os.PathLike)) else str(model),
+                    **options)
+        check_same_model(index.model, manifest, folder, index.truncate_dim)
+        index.ids, index.texts = ids, texts
+        index._id_positions = {doc_id: position for position, doc_id in enumerate(ids)}
+        index._shards = shards
+        if index._quantized is not None:
+            index._quantized = QuantizedCorpus.from_blocks(index.quantization, index.dim, shards.training_sample(),
+                                                           (rows for _, rows in shards.blocks()))
+        elif index.backend == "faiss":
+            index._faiss = faiss_backend.from_blocks(index.faiss_factory, shards.training_sample(),
+                                                     (rows for _, rows in shards.blocks()))
+        return index
+
     def add(
         self,
         texts: Iterable[str],
@@ -247,6 +315,7 @@ class SemanticIndex:
             show_progress_bar: a bar counting the encoded texts and their rate; ``None`` shows it for
                 long inputs on a terminal (the encoder's rule).
         """
+        self._check_not_shards("add() to")
         texts = [check_text(text, f"texts[{position}]", blank_ok=True)
                  for position, text in enumerate(as_list(texts, "texts"))]
         ids = list(range(len(self.ids), len(self.ids) + len(texts))) if ids is None else as_list(ids, "ids")
@@ -307,6 +376,7 @@ class SemanticIndex:
         if self._quantized is not None:
             raise ValueError(f"a quantization={self.quantization!r} index keeps no float32 embeddings, only "
                              "their codes (see info())")
+        self._check_not_shards("hold in memory the embeddings of")
         if len(self._blocks) != 1:
             self._blocks = [np.concatenate(self._blocks) if self._blocks else np.zeros((0, self.dim), np.float32)]
         return self._blocks[0]
@@ -318,6 +388,8 @@ class SemanticIndex:
         of the folder it was last saved to or loaded from, ``None`` if neither)."""
         if self._quantized is not None:
             in_memory = self._quantized.bytes_in_memory()
+        elif self._shards is not None:
+            in_memory = 0  # memory-mapped shards, read a block at a time
         else:
             in_memory = self.embeddings.nbytes
         on_disk = None
@@ -381,9 +453,20 @@ class SemanticIndex:
             # every backend returns the same scores and breaks ties the same way.
             _, candidates = self._faiss_index().search(np.ascontiguousarray(queries), candidate_count(k, len(self)))
             candidates = candidates.astype(np.int64)
-            scores, positions = rank_candidates(rescore(queries, self.embeddings, candidates), candidates, k)
+            rows = self._shards if self._shards is not None else self.embeddings
+            scores, positions = rank_candidates(rescore(queries, rows, candidates), candidates, k)
+            return scores.astype(np.float32), positions
+        if self._shards is not None:
+            from contrasent.search.blockwise import blockwise_top_k
+
+            scores, positions, _ = blockwise_top_k(queries, self._shards, k)
             return scores.astype(np.float32), positions
         return self._exact_search(queries, k)
+
+    def _check_not_shards(self, action: str) -> None:
+        if self._shards is not None:
+            raise ValueError(f"cannot {action} an index searching the shards in {self._shards.folder}: they are "
+                             "its storage (encode_corpus writes them; index the corpus again to change it)")
 
     def _check_not_empty(self) -> None:
         if len(self) == 0:
@@ -407,6 +490,8 @@ class SemanticIndex:
         return self._matrix
 
     def _faiss_index(self) -> Any:
+        if self._shards is not None:
+            return self._faiss  # built from the shards by from_shards
         self._faiss = faiss_backend.up_to_date(self._faiss, self.faiss_factory, self.embeddings)
         return self._faiss
 
@@ -428,6 +513,7 @@ class SemanticIndex:
             OSError: ``directory`` cannot be written (found before anything is written), or writing failed
                 (a full disk): the previous index, if any, is left as it was.
         """
+        self._check_not_shards("save()")
         if self._quantized is not None and len(self) == 0:
             raise ValueError(f"a quantization={self.quantization!r} index is calibrated on its documents: add() "
                              "some before saving it")

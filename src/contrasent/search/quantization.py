@@ -40,6 +40,7 @@ outside them are clipped to the nearest end): the codes of earlier rows never ch
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -151,6 +152,22 @@ class QuantizedCorpus:
 
     def __len__(self) -> int:
         return len(self.int8)
+
+    @classmethod
+    def from_blocks(cls, quantization: str, dim: int, sample: np.ndarray, blocks: Iterable[np.ndarray]) -> QuantizedCorpus:
+        """The codes of a corpus read block by block (e.g. from shards): the int8 ranges calibrated on
+        ``sample`` (n, d) float32 rows (values outside are clipped), then each (m, d) block quantized; only the
+        codes are kept (1 byte per value, and 1 bit for binary), never the float32 rows."""
+        ranges = calibrate_ranges(sample)
+        int8, bits = [], []
+        for rows in blocks:
+            int8.append(quantize_int8(rows, ranges))
+            if quantization == "binary":
+                bits.append(pack_signs(rows))
+        arrays = {"ranges": ranges, "int8": np.concatenate(int8) if int8 else np.zeros((0, dim), dtype=np.int8)}
+        if quantization == "binary":
+            arrays["bits"] = np.concatenate(bits) if bits else np.zeros((0, (dim + 7) // 8), dtype=np.uint8)
+        return cls(quantization, dim, arrays)
 
     def add(self, embeddings: np.ndarray) -> None:
         """Quantize (n, d) float32 rows and append them; the first non-empty call calibrates the ranges."""
