@@ -162,3 +162,20 @@ def test_contrasent_serve_answers_from_shards(tiny_bert_dir, corpus, shards, in_
         assert [hit["id"] for hit in hits] == [hit.id for hit in their_hits]
         assert [hit["text"] for hit in hits] == [hit.text for hit in their_hits]
         np.testing.assert_allclose([hit["score"] for hit in hits], [hit.score for hit in their_hits], atol=1e-5)
+
+
+def test_load_with_mmap_searches_the_saved_rows_on_disk(model, in_memory, tmp_path, monkeypatch) -> None:
+    from contrasent.search import index as index_module
+
+    ids, texts = in_memory
+    SemanticIndex.build(texts, model, ids=ids).save(tmp_path / "index")
+    monkeypatch.setattr(index_module, "MMAP_BLOCK_ROWS", 16)  # several blocks for 120 rows
+    mapped = SemanticIndex.load(tmp_path / "index", model, mmap=True)
+    assert isinstance(mapped._shards.rows, np.memmap)
+    assert_same_results(mapped.search(QUERIES, top_k=10),
+                        SemanticIndex.load(tmp_path / "index", model).search(QUERIES, top_k=10))
+    with pytest.raises(ValueError, match="cannot add"):
+        mapped.add(["a new document"])
+    SemanticIndex.build(texts, model, ids=ids, quantization="int8").save(tmp_path / "int8")
+    with pytest.raises(ValueError, match="mmap=True.*quantization='int8'"):
+        SemanticIndex.load(tmp_path / "int8", model, mmap=True)

@@ -72,6 +72,8 @@ __all__ = ["BACKENDS", "CORPUS_NAME", "EMBEDDINGS_NAME", "FAISS_NAME", "INDEX_FO
 
 _LOAD_OPTIONS = ("backend", "dtype", "faiss_factory", "batch_size", "query_prompt_name", "query_prompt",
                  "document_prompt_name", "document_prompt", "truncate_dim", "rescore_k")
+# rows per block of a memory-mapped index's exact search (load(mmap=True)): 100 MB of 384-d float32
+MMAP_BLOCK_ROWS = 65_536
 # candidates rescored per result when rescore_k is not given (as the "binary + int8 rescoring" recipe)
 RESCORE_MULTIPLIER = 4
 
@@ -195,7 +197,9 @@ class SemanticIndex:
         self._faiss: Any = None
         self._quantized = QuantizedCorpus(quantization, self.dim) if quantization else None
         self._folder: Path | None = None  # where it was last saved or loaded from (info's bytes on disk)
-        self._shards: Any = None  # from_shards: the memory-mapped rows (contrasent.search.shard_index.ShardCorpus)
+        # from_shards / load(mmap=True): the memory-mapped rows, searched block by block
+        # (contrasent.search.shard_index.ShardCorpus / contrasent.search.blockwise.MatrixBlocks)
+        self._shards: Any = None
 
     # ------------------------------------------------------------------------------------------------
     # Building
@@ -465,8 +469,8 @@ class SemanticIndex:
 
     def _check_not_shards(self, action: str) -> None:
         if self._shards is not None:
-            raise ValueError(f"cannot {action} an index searching the shards in {self._shards.folder}: they are "
-                             "its storage (encode_corpus writes them; index the corpus again to change it)")
+            raise ValueError(f"cannot {action} a memory-mapped index (from_shards, load(mmap=True)): its rows "
+                             "stay on disk, searched block by block; build a new index to change them")
 
     def _check_not_empty(self) -> None:
         if len(self) == 0:
@@ -544,6 +548,8 @@ class SemanticIndex:
         cls,
         directory: str | os.PathLike,
         model: SentenceEncoder | str | os.PathLike | None = None,
+        *,
+        mmap: bool = False,
         **options: Any,
     ) -> SemanticIndex:
         """Read an index written by :meth:`save`, refusing one whose files do not agree.
@@ -551,6 +557,10 @@ class SemanticIndex:
         Args:
             directory: the folder.
             model: the model to search with; default: the one recorded at build time (``model_name``).
+            mmap: keep a float32 index's embeddings on disk, memory-mapped, and search them
+                :data:`MMAP_BLOCK_ROWS` rows at a time with a running top-k (the results of ``mmap=False``).
+                Such an index is read-only (no :meth:`add`, :meth:`save`); not for a quantized index or
+                ``backend="faiss"``.
             **options: override the saved ``backend``, ``dtype``, ``faiss_factory``, ``batch_size``,
                 ``rescore_k`` (the quantization is the saved one); choose
                 the queries' prompt (``query_prompt_name``, ``query_prompt``; default: the model's, as in
@@ -572,12 +582,16 @@ class SemanticIndex:
         folder = Path(directory)
         metadata = index_files.read_metadata(folder)
         quantization = metadata.get("quantization") if metadata["version"] >= 3 else None
+        backend = options.get("backend", metadata["backend"])
+        if mmap and (quantization or backend != "exact"):
+            raise ValueError(f"load(mmap=True) searches float32 rows exactly; the index in {folder} has "
+                             f"quantization={quantization!r}, backend={backend!r}")
         # the files first: before the model. A binary index searches its bits; its int8 rows stay on disk.
         if quantization:
             ids, texts, arrays = index_files.read_quantized_rows(
                 folder, metadata, memory_mapped=("int8",) if quantization == "binary" else ())
         else:
-            ids, texts, embeddings = index_files.read_rows(folder, metadata)
+            ids, texts, embeddings = index_files.read_rows(folder, metadata, mmap=mmap)
         if model is None:
             if not metadata["model"]:
                 raise ValueError(f"{folder / METADATA_NAME} records no model name: pass model=... to load()")
@@ -599,6 +613,10 @@ class SemanticIndex:
             index_files.check_rows_match_texts(index.model, texts, embeddings, folder)
         if quantization:
             index._quantized = QuantizedCorpus(quantization, index.dim, arrays)
+        elif mmap:
+            from contrasent.search.blockwise import MatrixBlocks
+
+            index._shards = MatrixBlocks(embeddings, MMAP_BLOCK_ROWS)
         else:
             index._blocks = [embeddings]
             index._faiss = index._stored_faiss(folder, metadata)

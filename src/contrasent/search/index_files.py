@@ -183,9 +183,10 @@ def read_metadata(folder: Path) -> dict[str, Any]:
     return metadata
 
 
-def read_rows(folder: Path, metadata: dict[str, Any]) -> tuple[list[Any], list[str], np.ndarray]:
+def read_rows(folder: Path, metadata: dict[str, Any], mmap: bool = False) -> tuple[list[Any], list[str], np.ndarray]:
     """``(ids, texts, embeddings)`` of the index in ``folder`` (its ``metadata`` read by
-    :func:`read_metadata`), refused unless the files agree (see the module docstring).
+    :func:`read_metadata`), refused unless the files agree (see the module docstring); ``mmap``: the
+    (count, dim) embeddings as a read-only memory map (checked by reading them once).
 
     Raises:
         FileNotFoundError: a file is missing.
@@ -194,7 +195,7 @@ def read_rows(folder: Path, metadata: dict[str, Any]) -> tuple[list[Any], list[s
     """
     corpus_path, embeddings_path = folder / CORPUS_NAME, folder / EMBEDDINGS_NAME
     ids, texts, corpus_sha = _read_corpus(corpus_path)
-    embeddings = _read_embeddings(embeddings_path)
+    embeddings = _read_embeddings(embeddings_path, mmap_mode="r" if mmap else None)
     count, dim = metadata["count"], metadata["embedding_dim"]
     if embeddings.shape != (count, dim) or embeddings.dtype != np.float32 or len(ids) != count:
         raise ValueError(f"{folder}: {EMBEDDINGS_NAME} is {embeddings.dtype} {embeddings.shape} and "
