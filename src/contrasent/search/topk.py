@@ -123,7 +123,8 @@ def exact_top_k(
             if selection_corpus is not None:
                 block = selection_corpus[c_start:c_start + corpus_chunk]
             else:
-                block = torch.from_numpy(np.asarray(corpus[c_start:c_start + corpus_chunk], dtype=np.float32))
+                # a read-only (memory-mapped) block is copied: torch warns on non-writable arrays
+                block = torch.from_numpy(np.require(corpus[c_start:c_start + corpus_chunk], np.float32, "W"))
             scores = (query @ block.to(torch_dtype).T).float()
             top = scores.topk(min(keep, scores.shape[1]), dim=1)
             merged_scores = torch.cat([best_scores, top.values], dim=1)
