@@ -61,14 +61,18 @@ class ShardCorpus:
         return l2_normalize(rows) if self.normalize else np.array(rows)
 
     def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """``(positions (n,) int64, rows (n, dim) float32)``, shard after shard, in corpus order."""
-        start = 0
-        for _, embeddings in load_shards(self.folder):
+        """``(positions (n,) int64, rows (n, dim) float32)``, shard after shard, in corpus order (each shard's
+        file memory-mapped while its blocks are read; shapes were checked when the ids were read)."""
+        for shard in self.manifest["shards"]:
+            embeddings = self._shard(shard)
             step = self.block_size or max(1, len(embeddings))
             for begin in range(0, len(embeddings), step):
                 stop = min(begin + step, len(embeddings))
-                yield np.arange(start + begin, start + stop, dtype=np.int64), self._rows(embeddings[begin:stop])
-            start += len(embeddings)
+                positions = np.arange(shard["start"] + begin, shard["start"] + stop, dtype=np.int64)
+                yield positions, self._rows(embeddings[begin:stop])
+
+    def _shard(self, shard: dict[str, Any]) -> np.ndarray:
+        return np.load(self.folder / shard["embeddings"], mmap_mode="r", allow_pickle=False)
 
     def __getitem__(self, positions: np.ndarray) -> np.ndarray:
         """The rows at ``positions`` (any shape of int64 corpus positions): shape ``positions.shape + (dim,)``.
@@ -79,7 +83,7 @@ class ShardCorpus:
         shard_of = np.searchsorted(self.starts, flat, side="right") - 1
         for number in np.unique(shard_of):
             shard = self.manifest["shards"][number]
-            embeddings = np.load(self.folder / shard["embeddings"], mmap_mode="r", allow_pickle=False)
+            embeddings = self._shard(shard)
             chosen = shard_of == number
             out[chosen] = self._rows(embeddings[flat[chosen] - shard["start"]])
         return out.reshape(positions.shape + (self.dim,))
