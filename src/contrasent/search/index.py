@@ -279,8 +279,10 @@ class SemanticIndex:
             raise TypeError(f"from_shards() takes the documents' prompt and truncate_dim from the manifest and "
                             f"searches in float32; do not pass {refused}")
         folder = Path(directory)
+        # rows the model already normalised are searched as they are (as an in-memory index keeps them)
         shards, ids, texts = open_shard_corpus(folder, corpus, block_size,
                                                normalize=options.get("similarity", "cosine") == "cosine")
+        shards.normalize = shards.normalize and not shards.manifest["normalize"]
         manifest = shards.manifest
         if model is None:
             if not manifest["model"]:
