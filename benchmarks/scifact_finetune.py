@@ -47,6 +47,17 @@ component of *our* arms towards sentence-transformers' behaviour (``--dropout-of
         --arms in-batch st-in-batch
     PYTHONPATH=src python benchmarks/scifact_finetune.py --dev --skip-base --threads 1 --seeds 42 43 44 \
         --arms in-batch --st-batches
+
+Today's training options (issue #16), each on the in-batch arm: ``in-batch-prompts`` (E5's "query: " /
+"passage: " prompts on the anchor / positive columns, and as the model's query / document prompts for the
+evaluation), ``in-batch-gte`` (InfoNCE with GTE's four ``directions``), ``in-batch-matryoshka``
+(``matryoshka_dims`` 384 256 128 64 32). ``--truncate-dims`` also evaluates every model (the base model too)
+with the first k dimensions of its embeddings, encoding the queries and the corpus once:
+
+    PYTHONPATH=src python benchmarks/scifact_finetune.py --threads 1 --seeds 42 43 44 \
+        --arms in-batch in-batch-matryoshka --truncate-dims 256 128 64 32
+    PYTHONPATH=src python benchmarks/scifact_finetune.py --threads 1 --skip-base --seeds 42 43 44 \
+        --arms in-batch-prompts in-batch-gte
 """
 
 from __future__ import annotations
