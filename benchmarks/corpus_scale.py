@@ -342,7 +342,7 @@ def step_mine(args: argparse.Namespace, work: Path, step: str) -> dict[str, Any]
     del ids, position
     start = time.perf_counter()
     mine_hard_negatives(dataset, model, corpus=texts, corpus_embeddings=work / "shards-synthetic",
-                        num_negatives=3, verbose=False)
+                        num_negatives=3, query_block_size=args.query_block_size, verbose=False)
     seconds = time.perf_counter() - start
     return measured(step, model_mb, rows=len(texts), queries=len(rows), seconds=seconds,
                     queries_per_s=len(rows) / seconds)
@@ -370,6 +370,7 @@ def child(args: argparse.Namespace, step: str) -> dict[str, Any]:
                "--synthetic-count", str(args.synthetic_count), "--queries", str(args.queries),
                "--mine-queries", *map(str, args.mine_queries), "--shard-size", str(args.shard_size),
                "--batch-size", str(args.batch_size), "--dtype", args.dtype, "--top-k", str(args.top_k),
+               "--query-block-size", str(args.query_block_size),
                "--threads", str(args.threads), "--seed", str(args.seed)]
     if args.ivf_factory:
         command += ["--ivf-factory", args.ivf_factory]
@@ -430,6 +431,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--dtype", choices=("float32", "float16"), default="float32")
     parser.add_argument("--top-k", type=int, default=10)
+    parser.add_argument("--query-block-size", type=int, default=1024,
+                        help="mining: distinct queries embedded and searched at a time (its memory grows with it)")
     parser.add_argument("--ivf-factory", default=None, help="default: IVF<lists>,Flat, at most 1024 lists")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
